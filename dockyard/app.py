@@ -1,0 +1,87 @@
+"""Builds the ASGI application: the front doors over one domain core."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.types import Receive, Scope, Send
+
+from dockyard.config import Settings
+from dockyard.core.registry import Registry
+from dockyard.oci.routes import OciApp
+
+log = logging.getLogger("dockyard")
+
+
+class DockyardApp:
+    """Dispatches by path prefix: `/v2` to the OCI door, the rest to small handlers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.registry = Registry.build(settings)
+        self.oci = OciApp(self.registry)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        if path.startswith("/v2"):
+            await self.oci(scope, receive, send)
+        elif path in ("/healthz", "/readyz"):
+            await _plain(send, 200, b"ok\n")
+        else:
+            await _plain(send, 404, b"not found\n")
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as e:  # report, so the server refuses to start
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(e)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.registry.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        await self.registry.db.migrate()
+        async with self.registry.db.write() as conn:
+            await self.registry.repositories.ensure_account(conn, self.settings.account_id)
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[DockyardApp]:
+    app = DockyardApp(settings)
+    await app.startup()
+    try:
+        yield app
+    finally:
+        await app.registry.close()
+
+
+async def _plain(send: Send, status: int, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app() -> DockyardApp:
+    """Factory for ASGI servers: settings come from the environment."""
+    from dockyard.cli import settings_from_env
+
+    return DockyardApp(settings_from_env())

@@ -1,0 +1,272 @@
+"""The `dockyard` command: run the server and manage what it stores.
+
+Every option can also come from a `DOCKYARD_<OPTION>` environment variable or
+from a TOML file given with `--config` (flags win over the environment, which
+wins over the file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from dockyard import __version__
+from dockyard.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Settings, load_config_file
+
+F = TypeVar("F", bound=Callable[..., Any])
+SETTINGS_ENV = "DOCKYARD_SETTINGS_JSON"
+
+
+def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value:
+        try:
+            raw = load_config_file(value)
+        except (OSError, ValueError) as e:
+            raise click.BadParameter(f"cannot read config file {value}: {e}") from None
+        section = raw.pop(ctx.info_name or "", None)
+        merged = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+        if isinstance(section, dict):
+            merged.update({k.replace("-", "_"): v for k, v in section.items()})
+        ctx.default_map = {**(ctx.default_map or {}), **merged}
+    return value
+
+
+def storage_options(func: F) -> F:
+    """The options every command that touches storage shares."""
+    options = [
+        click.option(
+            "--config",
+            type=click.Path(dir_okay=False),
+            envvar="DOCKYARD_CONFIG",
+            is_eager=True,
+            expose_value=False,
+            callback=_load_config,
+            help="TOML file with option values (top-level keys, or a table named after the command).",
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=Path("./data"),
+            envvar="DOCKYARD_DATA_DIR",
+            show_default=True,
+            help="Where the embedded database and blobs live.",
+        ),
+        click.option(
+            "--database",
+            envvar="DOCKYARD_DATABASE",
+            help="SQLAlchemy URL of the metadata database (default: SQLite in the data dir).",
+        ),
+        click.option(
+            "--blob-store",
+            envvar="DOCKYARD_BLOB_STORE",
+            help="Where blobs live: file:PATH (default: DATA_DIR/blobs).",
+        ),
+        click.option(
+            "--account-id",
+            default=DEFAULT_ACCOUNT_ID,
+            envvar="DOCKYARD_ACCOUNT_ID",
+            show_default=True,
+            help="The default account (12-digit registry ID).",
+        ),
+        click.option(
+            "--region",
+            default=DEFAULT_REGION,
+            envvar="DOCKYARD_REGION",
+            show_default=True,
+            help="Region reported by the APIs.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _settings(**kwargs: Any) -> Settings:
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    return Settings(**{k: v for k, v in kwargs.items() if k in fields and v is not None})
+
+
+def settings_from_env() -> Settings:
+    """Settings handed from `dockyard serve` to server worker processes."""
+    raw = os.environ.get(SETTINGS_ENV)
+    if not raw:
+        return Settings()
+    data = json.loads(raw)
+    data["data_dir"] = Path(data["data_dir"])
+    return Settings(**data)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="dockyard")
+def main() -> None:
+    """Dockyard: a self-hosted container registry with Amazon ECR's APIs.
+
+    \b
+    Start here:
+      dockyard serve                      run the registry on 127.0.0.1:5000, data in ./data
+      dockyard repo create hello-world    create a repository to push to
+    """
+
+
+@main.command()
+@storage_options
+@click.option(
+    "--host", default="127.0.0.1", envvar="DOCKYARD_HOST", show_default=True, help="Address to listen on."
+)
+@click.option(
+    "--port", default=5000, type=int, envvar="DOCKYARD_PORT", show_default=True, help="Port to listen on."
+)
+@click.option(
+    "--workers", default=1, type=int, envvar="DOCKYARD_WORKERS", show_default=True, help="Server processes."
+)
+@click.option(
+    "--create-on-push/--no-create-on-push",
+    default=False,
+    envvar="DOCKYARD_CREATE_ON_PUSH",
+    show_default=True,
+    help="Create a repository on its first push instead of answering NAME_UNKNOWN.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    envvar="DOCKYARD_LOG_LEVEL",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    show_default=True,
+)
+def serve(**kwargs: Any) -> None:
+    """Run the registry (OCI /v2/ API) on HOST:PORT."""
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    settings = _settings(**kwargs)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _prepare(settings)
+    payload = {**dataclasses.asdict(settings), "data_dir": str(settings.data_dir.resolve())}
+    os.environ[SETTINGS_ENV] = json.dumps(payload)
+    _print_welcome(settings)
+    Server(
+        "dockyard.app:create_app",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=settings.workers,
+        loop=Loops.uvloop,
+        factory=True,
+        log_level=LogLevels(settings.log_level),
+        backlog=2048,
+    ).serve()
+
+
+def _prepare(settings: Settings) -> None:
+    """Migrate before workers start, so they never race on the schema."""
+    from dockyard.app import running
+
+    async def go() -> None:
+        async with running(settings):
+            pass
+
+    asyncio.run(go())
+
+
+def _print_welcome(settings: Settings) -> None:
+    host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
+    addr = f"{host}:{settings.port}"
+    click.echo(
+        f"Dockyard {__version__} serving on http://{settings.host}:{settings.port} (data: {settings.data_dir})\n"
+        f"  create a repository:  dockyard repo create hello-world --data-dir {settings.data_dir}\n"
+        f"  push an image:        podman push --tls-verify=false IMAGE {addr}/hello-world:latest\n"
+        f"                        (docker: {addr} is plain HTTP on loopback, which docker allows)",
+        err=True,
+    )
+
+
+@main.group()
+def repo() -> None:
+    """Create, list and delete repositories."""
+
+
+@repo.command("create")
+@storage_options
+@click.argument("name")
+@click.option(
+    "--tag-mutability",
+    type=click.Choice(["MUTABLE", "IMMUTABLE"]),
+    default="MUTABLE",
+    show_default=True,
+)
+def repo_create(name: str, tag_mutability: str, **kwargs: Any) -> None:
+    """Create repository NAME (repositories must exist before a push, as in ECR)."""
+    from dockyard.app import running
+    from dockyard.core.errors import DomainError
+
+    settings = _settings(**kwargs)
+
+    async def go() -> None:
+        async with running(settings) as app:
+            repo = await app.registry.repositories.create(
+                settings.account_id, name, tag_mutability=tag_mutability
+            )
+            click.echo(f"created repository {repo.name} in account {repo.account_id}")
+
+    try:
+        asyncio.run(go())
+    except DomainError as e:
+        click.echo(f"error: {e.message}", err=True)
+        sys.exit(1)
+
+
+@repo.command("list")
+@storage_options
+def repo_list(**kwargs: Any) -> None:
+    """List the repositories of the account."""
+    from dockyard.app import running
+
+    settings = _settings(**kwargs)
+
+    async def go() -> None:
+        async with running(settings) as app:
+            for r in await app.registry.repositories.list(settings.account_id):
+                click.echo(r.name)
+
+    asyncio.run(go())
+
+
+@repo.command("delete")
+@storage_options
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Delete even if it still has images.")
+def repo_delete(name: str, force: bool, **kwargs: Any) -> None:
+    """Delete repository NAME."""
+    from dockyard.app import running
+    from dockyard.core.errors import DomainError
+
+    settings = _settings(**kwargs)
+
+    async def go() -> None:
+        async with running(settings) as app:
+            await app.registry.repositories.delete(settings.account_id, name, force=force)
+            click.echo(f"deleted repository {name}")
+
+    try:
+        asyncio.run(go())
+    except DomainError as e:
+        click.echo(f"error: {e.message}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@storage_options
+def migrate(**kwargs: Any) -> None:
+    """Bring the metadata database schema up to date."""
+    settings = _settings(**kwargs)
+    _prepare(settings)
+    click.echo("database schema is up to date")

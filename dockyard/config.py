@@ -1,0 +1,52 @@
+"""One settings object for the server and every CLI command.
+
+Values come, highest precedence first, from command-line flags, `DOCKYARD_*`
+environment variables, a TOML config file (`--config`), then the defaults here.
+Click does the layering (see `cli.py`); this module only holds the result.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ACCOUNT_ID = "000000000000"
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./data")
+    database: str | None = None  # SQLAlchemy URL; default: SQLite under data_dir
+    blob_store: str | None = None  # default: filesystem under data_dir
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    account_id: str = DEFAULT_ACCOUNT_ID
+    region: str = DEFAULT_REGION
+    create_on_push: bool = False
+    log_level: str = "info"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def database_url(self) -> str:
+        if self.database:
+            return self.database
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'dockyard.db').resolve()}"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file into click's `default_map` shape.
+
+    Top-level keys apply to every command; a `[serve]` (or other command) table
+    overrides them for that command. Keys use the flag names with `_` or `-`.
+    """
+    with open(path, "rb") as f:
+        raw = tomllib.load(f)
+    return {k.replace("-", "_"): v for k, v in raw.items()}

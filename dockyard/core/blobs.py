@@ -1,0 +1,359 @@
+"""Blobs and blob uploads, shared by the OCI door and ECR's layer API.
+
+Every byte is hashed as it arrives (in a worker thread, while the event loop
+receives the next batch), and a blob becomes visible to a repository only after
+its digest is verified and its bytes are durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio.to_thread
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dockyard.core.digests import ALGORITHMS, new_hasher, parse_digest
+from dockyard.core.errors import (
+    BlobUnknown,
+    DigestInvalid,
+    RangeInvalid,
+    SizeInvalid,
+    UploadUnknown,
+)
+from dockyard.core.repositories import Repository, RepositoryService, not_found
+from dockyard.store.blobs.base import BlobStore
+from dockyard.store.meta import tables as t
+from dockyard.store.meta.database import Database
+
+# Bytes handed to the hashing/writing threads at once: large enough that thread
+# hops are rare, small enough that memory stays flat whatever the blob size.
+BATCH = 2 * 1024 * 1024
+HASHER_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    id: str
+    repository_id: int
+    algorithm: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    digest: str
+    size: int
+
+
+class BlobService:
+    def __init__(self, db: Database, store: BlobStore, repositories: RepositoryService) -> None:
+        self.db = db
+        self.store = store
+        self.repositories = repositories
+        # upload id -> (offset the hash covers, hasher); a miss (restart, other node) rehashes.
+        self._hashers: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # ---------------------------------------------------------------- reads
+    async def stat(self, account_id: str, repo_name: str, digest: str) -> BlobInfo:
+        """Size of a blob the repository may read, in one query."""
+        parse_digest(digest)
+        rb = t.repository_blobs
+        query = (
+            sa.select(t.repositories.c.id, t.blobs.c.size)
+            .select_from(
+                t.repositories.outerjoin(
+                    rb, sa.and_(rb.c.repository_id == t.repositories.c.id, rb.c.digest == digest)
+                ).outerjoin(t.blobs, t.blobs.c.digest == rb.c.digest)
+            )
+            .where(t.repositories.c.account_id == account_id, t.repositories.c.name == repo_name)
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            raise not_found(account_id, repo_name)
+        if row.size is None:
+            raise BlobUnknown(f"blob {digest} is not known to repository '{repo_name}'", {"digest": digest})
+        return BlobInfo(digest, row.size)
+
+    async def known_sizes(self, repository_id: int, digests: list[str]) -> dict[str, int]:
+        query = (
+            sa.select(t.repository_blobs.c.digest, t.blobs.c.size)
+            .join(t.blobs, t.blobs.c.digest == t.repository_blobs.c.digest)
+            .where(
+                t.repository_blobs.c.repository_id == repository_id, t.repository_blobs.c.digest.in_(digests)
+            )
+        )
+        async with self.db.read() as conn:
+            return {row.digest: row.size for row in await conn.execute(query)}
+
+    async def unlink(self, account_id: str, repo_name: str, digest: str) -> None:
+        """Remove a blob from a repository; the bytes stay until garbage collection."""
+        parse_digest(digest)
+        async with self.db.write() as conn:
+            repo = await self.repositories.get(account_id, repo_name, conn)
+            result = await conn.execute(
+                t.repository_blobs.delete().where(
+                    t.repository_blobs.c.repository_id == repo.id, t.repository_blobs.c.digest == digest
+                )
+            )
+            if result.rowcount == 0:
+                raise BlobUnknown(
+                    f"blob {digest} is not known to repository '{repo_name}'", {"digest": digest}
+                )
+
+    # ---------------------------------------------------------------- mounts
+    async def mount(self, repo: Repository, digest: str, from_repo: str | None) -> BlobInfo | None:
+        """Link a blob another repository of the account holds; None when it can't be."""
+        parse_digest(digest)
+        rb = t.repository_blobs
+        query = (
+            sa.select(t.blobs.c.size)
+            .select_from(rb.join(t.repositories, t.repositories.c.id == rb.c.repository_id))
+            .join(t.blobs, t.blobs.c.digest == rb.c.digest)
+            .where(rb.c.digest == digest, t.repositories.c.account_id == repo.account_id)
+            .limit(1)
+        )
+        if from_repo is not None:
+            query = query.where(t.repositories.c.name == from_repo)
+        async with self.db.write() as conn:
+            size = await conn.scalar(query)
+            if size is None:
+                return None
+            await self._link(conn, repo.id, digest, size)
+        return BlobInfo(digest, size)
+
+    async def _link(self, conn: AsyncConnection, repository_id: int, digest: str, size: int) -> None:
+        now = t.now()
+        await conn.execute(self.db.insert_ignore(t.blobs).values(digest=digest, size=size, created_at=now))
+        await conn.execute(
+            self.db.insert_ignore(t.repository_blobs).values(
+                repository_id=repository_id, digest=digest, created_at=now
+            )
+        )
+
+    # ---------------------------------------------------------------- uploads
+    async def start_upload(self, repo: Repository, algorithm: str = "sha256") -> Upload:
+        if algorithm not in ALGORITHMS:
+            raise DigestInvalid(
+                f"unsupported digest algorithm {algorithm!r}; supported: {', '.join(ALGORITHMS)}"
+            )
+        upload_id = str(uuid.uuid4())
+        await self.store.create_upload(upload_id)
+        now = t.now()
+        async with self.db.write() as conn:
+            await conn.execute(
+                t.uploads.insert().values(
+                    id=upload_id,
+                    repository_id=repo.id,
+                    algorithm=algorithm,
+                    size=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return Upload(upload_id, repo.id, algorithm, 0)
+
+    async def get_upload(self, repo: Repository, upload_id: str) -> Upload:
+        try:
+            uuid.UUID(upload_id)
+        except ValueError:
+            raise UploadUnknown(f"upload {upload_id[:100]!r} is unknown") from None
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(t.uploads).where(
+                        t.uploads.c.id == upload_id, t.uploads.c.repository_id == repo.id
+                    )
+                )
+            ).first()
+        if row is None:
+            raise UploadUnknown(f"upload {upload_id} is unknown to repository '{repo.name}'")
+        return Upload(row.id, row.repository_id, row.algorithm, row.size)
+
+    def _lock(self, upload_id: str) -> asyncio.Lock:
+        lock = self._locks.get(upload_id)
+        if lock is None:
+            lock = self._locks[upload_id] = asyncio.Lock()
+        return lock
+
+    async def append(
+        self,
+        repo: Repository,
+        upload_id: str,
+        body: AsyncIterator[bytes],
+        start: int | None = None,
+        expected_length: int | None = None,
+    ) -> Upload:
+        """Append a chunk; `start` (from Content-Range) must be where the upload ends."""
+        async with self._lock(upload_id):
+            upload = await self.get_upload(repo, upload_id)
+            if start is not None and start != upload.size:
+                raise RangeInvalid(
+                    f"chunk starts at byte {start} but the upload has {upload.size} bytes; "
+                    "send the chunk that starts there (GET the upload URL for its status)",
+                    upload.size,
+                )
+            return await self._append_locked(upload, body, expected_length)
+
+    async def _append_locked(
+        self, upload: Upload, body: AsyncIterator[bytes], expected_length: int | None
+    ) -> Upload:
+        hasher = await self._hasher_for(upload)
+        self._hashers.pop(upload.id, None)  # consumed: stale if this append fails midway
+        writer = await self.store.open_upload(upload.id, upload.size)
+        try:
+            written = await pump(body, writer.write, hasher)
+        finally:
+            await writer.close()
+        if expected_length is not None and written != expected_length:
+            raise SizeInvalid(
+                f"received {written} bytes but Content-Length/Content-Range said {expected_length}"
+            )
+        new_size = upload.size + written
+        if written:
+            async with self.db.write() as conn:
+                result = await conn.execute(
+                    t.uploads.update()
+                    .where(t.uploads.c.id == upload.id, t.uploads.c.size == upload.size)
+                    .values(size=new_size, updated_at=t.now())
+                )
+            if result.rowcount != 1:
+                raise RangeInvalid(
+                    "the upload was changed concurrently; GET its status and resume", upload.size
+                )
+        self._remember(upload.id, new_size, hasher)
+        return Upload(upload.id, upload.repository_id, upload.algorithm, new_size)
+
+    def _remember(self, upload_id: str, size: int, hasher: Any) -> None:
+        self._hashers[upload_id] = (size, hasher)
+        self._hashers.move_to_end(upload_id)
+        while len(self._hashers) > HASHER_CACHE_SIZE:
+            self._hashers.popitem(last=False)
+
+    async def _hasher_for(self, upload: Upload) -> Any:
+        cached = self._hashers.get(upload.id)
+        if cached is not None and cached[0] == upload.size and cached[1].name == upload.algorithm:
+            return cached[1]
+        hasher = new_hasher(upload.algorithm)
+        if upload.size:
+            async for chunk in self.store.read_upload(upload.id, upload.size):
+                await anyio.to_thread.run_sync(hasher.update, chunk)
+        return hasher
+
+    async def complete(
+        self, repo: Repository, upload_id: str, digest: str, body: AsyncIterator[bytes] | None = None
+    ) -> BlobInfo:
+        """Take the last chunk (if any), verify the digest, publish the blob."""
+        expected = parse_digest(digest)
+        async with self._lock(upload_id):
+            upload = await self.get_upload(repo, upload_id)
+            if body is not None:
+                upload = await self._append_locked(upload, body, None)
+            if expected.algorithm == upload.algorithm:
+                hasher = await self._hasher_for(upload)
+            else:
+                hasher = await self._hasher_for(
+                    Upload(upload.id, upload.repository_id, expected.algorithm, upload.size)
+                )
+            actual = f"{expected.algorithm}:{hasher.hexdigest()}"
+            if actual != digest:
+                raise DigestInvalid(
+                    f"the uploaded content has digest {actual}, not {digest}",
+                    {"expected": digest, "actual": actual},
+                )
+            await self.store.commit_upload(upload.id, digest, upload.size)
+            async with self.db.write() as conn:
+                await self._link(conn, repo.id, digest, upload.size)
+                await conn.execute(t.uploads.delete().where(t.uploads.c.id == upload.id))
+            self._forget(upload.id)
+        return BlobInfo(digest, upload.size)
+
+    async def put_monolithic(self, repo: Repository, digest: str, body: AsyncIterator[bytes]) -> BlobInfo:
+        """Single-request upload (POST ?digest=): no session row unless it succeeds."""
+        expected = parse_digest(digest)
+        upload_id = str(uuid.uuid4())
+        await self.store.create_upload(upload_id)
+        try:
+            hasher = new_hasher(expected.algorithm)
+            writer = await self.store.open_upload(upload_id, 0)
+            try:
+                size = await pump(body, writer.write, hasher)
+            finally:
+                await writer.close()
+            actual = f"{expected.algorithm}:{hasher.hexdigest()}"
+            if actual != digest:
+                raise DigestInvalid(
+                    f"the uploaded content has digest {actual}, not {digest}",
+                    {"expected": digest, "actual": actual},
+                )
+            await self.store.commit_upload(upload_id, digest, size)
+        except BaseException:
+            await self.store.delete_upload(upload_id)
+            raise
+        async with self.db.write() as conn:
+            await self._link(conn, repo.id, digest, size)
+        return BlobInfo(digest, size)
+
+    async def cancel(self, repo: Repository, upload_id: str) -> None:
+        async with self._lock(upload_id):
+            upload = await self.get_upload(repo, upload_id)
+            async with self.db.write() as conn:
+                await conn.execute(t.uploads.delete().where(t.uploads.c.id == upload.id))
+            await self.store.delete_upload(upload.id)
+            self._forget(upload.id)
+
+    def _forget(self, upload_id: str) -> None:
+        self._hashers.pop(upload_id, None)
+        lock = self._locks.get(upload_id)
+        if lock is not None and not lock.locked():
+            self._locks.pop(upload_id, None)
+
+    async def open(self, digest: str) -> str | None:
+        return self.store.local_path(digest)
+
+
+async def pump(body: AsyncIterator[bytes], write: Any, hasher: Any) -> int:
+    """Copy a request body to storage while hashing it, one batch in flight at a time.
+
+    Hashing and writing run in threads (hashlib and os.write release the GIL), so
+    the event loop keeps receiving the next batch meanwhile.
+    """
+    total = 0
+    buf = bytearray()
+    pending: asyncio.Future[Any] | None = None
+
+    async def consume(data: bytes) -> None:
+        await asyncio.gather(anyio.to_thread.run_sync(hasher.update, data), write(data))
+
+    try:
+        async for chunk in body:
+            if not chunk:
+                continue
+            buf += chunk
+            total += len(chunk)
+            if len(buf) >= BATCH:
+                data = bytes(buf)
+                buf.clear()
+                if pending is not None:
+                    await pending
+                pending = asyncio.ensure_future(consume(data))
+        if pending is not None:
+            await pending
+            pending = None
+        if buf:
+            await consume(bytes(buf))
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            try:
+                await pending
+            except BaseException:
+                pass
+    return total

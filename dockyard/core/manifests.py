@@ -1,0 +1,376 @@
+"""Manifests and tags: push, pull, delete, referrers and tag listing.
+
+Each read is one indexed query; each push is one transaction that checks every
+referenced blob and child manifest, stores the exact bytes, and moves tags.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dockyard.core.digests import digest_bytes, is_digest, parse_digest
+from dockyard.core.errors import (
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestTooLarge,
+    ManifestUnknown,
+    TagImmutable,
+)
+from dockyard.core.media_types import INDEXES, MAX_MANIFEST_BYTES, OCI_INDEX, parse_manifest
+from dockyard.core.names import validate_tag
+from dockyard.core.repositories import Repository, RepositoryService, not_found
+from dockyard.store.meta import tables as t
+from dockyard.store.meta.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class StoredManifest:
+    digest: str
+    media_type: str
+    content: bytes
+    repository_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    digest: str
+    media_type: str
+    subject: str | None
+    tags: list[str]
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Referrer:
+    digest: str
+    media_type: str
+    size: int
+    artifact_type: str | None
+    annotations: dict[str, str] | None
+
+
+def tag_is_immutable(repo: Repository, tag: str) -> bool:
+    """ECR's four mutability modes, with WILDCARD exclusion filters."""
+    mode = repo.tag_mutability
+    filters = [f.get("filter", "") for f in (repo.tag_mutability_exclusions or [])]
+    excluded = any(fnmatch.fnmatchcase(tag, f) for f in filters)
+    if mode == "IMMUTABLE":
+        return True
+    if mode == "IMMUTABLE_WITH_EXCLUSION":
+        return not excluded
+    if mode == "MUTABLE_WITH_EXCLUSION":
+        return excluded
+    return False
+
+
+class ManifestService:
+    def __init__(self, db: Database, repositories: RepositoryService) -> None:
+        self.db = db
+        self.repositories = repositories
+
+    # ---------------------------------------------------------------- reads
+    async def get(self, account_id: str, repo_name: str, reference: str) -> StoredManifest:
+        m, r = t.manifests, t.repositories
+        cols = (m.c.digest, m.c.media_type, m.c.content, m.c.repository_id)
+        if is_digest(reference):
+            parse_digest(reference)
+            query = (
+                sa.select(*cols)
+                .select_from(r.join(m, m.c.repository_id == r.c.id))
+                .where(r.c.account_id == account_id, r.c.name == repo_name, m.c.digest == reference)
+            )
+        else:
+            validate_tag(reference)
+            query = (
+                sa.select(*cols)
+                .select_from(
+                    r.join(t.tags, t.tags.c.repository_id == r.c.id).join(m, m.c.id == t.tags.c.manifest_id)
+                )
+                .where(r.c.account_id == account_id, r.c.name == repo_name, t.tags.c.name == reference)
+            )
+        async with self.db.read() as conn:
+            row = (await conn.execute(query)).first()
+            if row is None:
+                await self.repositories.get(account_id, repo_name, conn)  # NAME_UNKNOWN first
+                raise ManifestUnknown(
+                    f"manifest {reference!r} is unknown to repository '{repo_name}'", {"reference": reference}
+                )
+        return StoredManifest(row.digest, row.media_type, row.content, row.repository_id)
+
+    async def get_child(self, repository_id: int, digest: str) -> StoredManifest | None:
+        m = t.manifests
+        async with self.db.read() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(m.c.digest, m.c.media_type, m.c.content, m.c.repository_id).where(
+                        m.c.repository_id == repository_id, m.c.digest == digest
+                    )
+                )
+            ).first()
+        return (
+            None
+            if row is None
+            else StoredManifest(row.digest, row.media_type, row.content, row.repository_id)
+        )
+
+    # ---------------------------------------------------------------- push
+    async def put(
+        self,
+        repo: Repository,
+        reference: str,
+        body: bytes,
+        content_type: str | None,
+        extra_tags: list[str] | None = None,
+    ) -> PushResult:
+        if len(body) > MAX_MANIFEST_BYTES:
+            raise ManifestTooLarge(
+                f"manifest is {len(body)} bytes; the limit is {MAX_MANIFEST_BYTES} (4 MiB)"
+            )
+        tags: list[str] = []
+        if is_digest(reference):
+            wanted = parse_digest(reference)
+            digest = digest_bytes(body, wanted.algorithm)
+            if digest != reference:
+                raise DigestInvalid(
+                    f"the manifest's digest is {digest}, not {reference}",
+                    {"expected": reference, "actual": digest},
+                )
+        else:
+            tags.append(validate_tag(reference))
+            digest = digest_bytes(body)
+        for tag in extra_tags or []:
+            if tag not in tags:
+                tags.append(validate_tag(tag))
+        parsed = parse_manifest(body, content_type)
+
+        async with self.db.write() as conn:
+            await self._check_references(conn, repo, parsed.blob_refs, parsed.child_refs)
+            manifest_id, created = await self._upsert_manifest(conn, repo, digest, body, parsed)
+            for tag in tags:
+                await self._move_tag(conn, repo, tag, manifest_id, digest)
+        return PushResult(digest, parsed.media_type, parsed.subject, tags, created)
+
+    async def _check_references(
+        self, conn: AsyncConnection, repo: Repository, blob_refs: list[tuple[str, int]], child_refs: list[str]
+    ) -> None:
+        wanted_blobs = {d for d, _ in blob_refs}
+        if wanted_blobs:
+            rb = t.repository_blobs
+            found = set(
+                (
+                    await conn.execute(
+                        sa.select(rb.c.digest).where(
+                            rb.c.repository_id == repo.id, rb.c.digest.in_(wanted_blobs)
+                        )
+                    )
+                ).scalars()
+            )
+            missing = sorted(wanted_blobs - found)
+            if missing:
+                raise ManifestBlobUnknown(
+                    f"the manifest references blob {missing[0]}, which is not in repository '{repo.name}'; "
+                    "push the blob first",
+                    {"digest": missing[0]},
+                )
+        if child_refs:
+            found = set(
+                (
+                    await conn.execute(
+                        sa.select(t.manifests.c.digest).where(
+                            t.manifests.c.repository_id == repo.id, t.manifests.c.digest.in_(set(child_refs))
+                        )
+                    )
+                ).scalars()
+            )
+            missing = sorted(set(child_refs) - found)
+            if missing:
+                raise ManifestBlobUnknown(
+                    f"the index references manifest {missing[0]}, which is not in repository '{repo.name}'; "
+                    "push the child manifests first",
+                    {"digest": missing[0]},
+                )
+
+    async def _upsert_manifest(
+        self, conn: AsyncConnection, repo: Repository, digest: str, body: bytes, parsed: Any
+    ) -> tuple[int, bool]:
+        m = t.manifests
+        existing = await conn.scalar(
+            sa.select(m.c.id).where(m.c.repository_id == repo.id, m.c.digest == digest)
+        )
+        if existing is not None:
+            return existing, False
+        result = await conn.execute(
+            m.insert()
+            .values(
+                repository_id=repo.id,
+                digest=digest,
+                media_type=parsed.media_type,
+                artifact_type=parsed.artifact_type,
+                config_media_type=parsed.config_media_type,
+                subject_digest=parsed.subject,
+                annotations=parsed.annotations,
+                content=body,
+                image_size=parsed.layers_size,
+                pushed_at=t.now(),
+            )
+            .returning(m.c.id)
+        )
+        manifest_id = int(result.scalar_one())
+        blob_digests = {d for d, _ in parsed.blob_refs}
+        if blob_digests:
+            await conn.execute(
+                t.manifest_blobs.insert(), [{"manifest_id": manifest_id, "digest": d} for d in blob_digests]
+            )
+        if parsed.child_refs:
+            await conn.execute(
+                t.manifest_children.insert(),
+                [
+                    {"parent_id": manifest_id, "repository_id": repo.id, "child_digest": d}
+                    for d in set(parsed.child_refs)
+                ],
+            )
+        return manifest_id, True
+
+    async def _move_tag(
+        self, conn: AsyncConnection, repo: Repository, tag: str, manifest_id: int, digest: str
+    ) -> None:
+        current = await conn.scalar(
+            sa.select(t.tags.c.manifest_id).where(t.tags.c.repository_id == repo.id, t.tags.c.name == tag)
+        )
+        if current == manifest_id:
+            return
+        if current is not None:
+            if tag_is_immutable(repo, tag):
+                raise TagImmutable(
+                    f"The image tag '{tag}' already exists in the '{repo.name}' repository and cannot be "
+                    "overwritten because the repository is immutable."
+                )
+            await conn.execute(
+                t.tags.update()
+                .where(t.tags.c.repository_id == repo.id, t.tags.c.name == tag)
+                .values(manifest_id=manifest_id, updated_at=t.now())
+            )
+        else:
+            await conn.execute(
+                t.tags.insert().values(
+                    repository_id=repo.id, name=tag, manifest_id=manifest_id, updated_at=t.now()
+                )
+            )
+
+    # ---------------------------------------------------------------- deletes
+    async def delete(self, account_id: str, repo_name: str, reference: str) -> None:
+        """Delete by digest (the manifest and its tags) or by tag (just the tag)."""
+        async with self.db.write() as conn:
+            repo = await self.repositories.get(account_id, repo_name, conn)
+            if is_digest(reference):
+                parse_digest(reference)
+                manifest_id = await conn.scalar(
+                    sa.select(t.manifests.c.id).where(
+                        t.manifests.c.repository_id == repo.id, t.manifests.c.digest == reference
+                    )
+                )
+                if manifest_id is None:
+                    raise ManifestUnknown(f"manifest {reference} is unknown to repository '{repo_name}'")
+                await delete_manifest_rows(conn, [manifest_id])
+            else:
+                validate_tag(reference)
+                result = await conn.execute(
+                    t.tags.delete().where(t.tags.c.repository_id == repo.id, t.tags.c.name == reference)
+                )
+                if result.rowcount == 0:
+                    raise ManifestUnknown(f"tag {reference!r} is unknown to repository '{repo_name}'")
+
+    # ---------------------------------------------------------------- listings
+    async def list_tags(
+        self, account_id: str, repo_name: str, last: str | None, limit: int | None
+    ) -> list[str]:
+        r = t.repositories
+        query = (
+            sa.select(r.c.id, t.tags.c.name)
+            .select_from(r.outerjoin(t.tags, t.tags.c.repository_id == r.c.id))
+            .where(r.c.account_id == account_id, r.c.name == repo_name)
+            .order_by(t.tags.c.name)
+        )
+        if last:
+            query = query.where(sa.or_(t.tags.c.name > last, t.tags.c.name.is_(None)))
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+            if not rows:
+                await self.repositories.get(account_id, repo_name, conn)  # NAME_UNKNOWN if missing
+        return [row.name for row in rows if row.name is not None]
+
+    async def referrers(
+        self, account_id: str, repo_name: str, digest: str, artifact_type: str | None = None
+    ) -> list[Referrer]:
+        parse_digest(digest)
+        m, r = t.manifests, t.repositories
+        query = (
+            sa.select(
+                r.c.id,
+                m.c.digest,
+                m.c.media_type,
+                m.c.artifact_type,
+                m.c.annotations,
+                sa.func.length(m.c.content).label("size"),
+            )
+            .select_from(r.outerjoin(m, sa.and_(m.c.repository_id == r.c.id, m.c.subject_digest == digest)))
+            .where(r.c.account_id == account_id, r.c.name == repo_name)
+            .order_by(m.c.digest)
+        )
+        if artifact_type is not None:
+            query = query.where(sa.or_(m.c.artifact_type == artifact_type, m.c.digest.is_(None)))
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        if not rows:
+            raise not_found(account_id, repo_name)
+        return [
+            Referrer(row.digest, row.media_type, row.size, row.artifact_type, row.annotations)
+            for row in rows
+            if row.digest is not None
+        ]
+
+
+async def delete_manifest_rows(conn: AsyncConnection, manifest_ids: list[int]) -> None:
+    """Remove manifests with their tags and reference rows (explicit, not via cascades)."""
+    await conn.execute(t.tags.delete().where(t.tags.c.manifest_id.in_(manifest_ids)))
+    await conn.execute(t.manifest_blobs.delete().where(t.manifest_blobs.c.manifest_id.in_(manifest_ids)))
+    await conn.execute(t.manifest_children.delete().where(t.manifest_children.c.parent_id.in_(manifest_ids)))
+    await conn.execute(t.manifests.delete().where(t.manifests.c.id.in_(manifest_ids)))
+
+
+def referrers_index(referrers: list[Referrer]) -> bytes:
+    manifests = []
+    for ref in referrers:
+        desc: dict[str, Any] = {"mediaType": ref.media_type, "digest": ref.digest, "size": ref.size}
+        if ref.artifact_type:
+            desc["artifactType"] = ref.artifact_type
+        if ref.annotations:
+            desc["annotations"] = ref.annotations
+        manifests.append(desc)
+    return json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}).encode()
+
+
+def pick_platform_child(content: bytes, accepted: set[str]) -> str | None:
+    """For a client that can't read indexes: the linux/amd64 child, as Distribution does."""
+    try:
+        doc = json.loads(content)
+    except ValueError:
+        return None
+    for entry in doc.get("manifests", []):
+        platform = entry.get("platform") or {}
+        if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
+            if entry.get("mediaType") in accepted:
+                return str(entry.get("digest"))
+    return None
+
+
+def is_index(media_type: str) -> bool:
+    return media_type in INDEXES

@@ -1,0 +1,163 @@
+"""Repositories: created before a push (as in ECR), listed, looked up, deleted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dockyard.core.errors import RepositoryAlreadyExists, RepositoryNotEmpty, RepositoryNotFound
+from dockyard.core.names import validate_repository_name
+from dockyard.store.meta import tables as t
+from dockyard.store.meta.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    id: int
+    account_id: str
+    name: str
+    created_at: datetime
+    tag_mutability: str
+    tag_mutability_exclusions: list[dict[str, str]] | None
+    scan_on_push: bool
+    encryption_type: str
+    kms_key: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Repository:
+        return cls(
+            id=row.id,
+            account_id=row.account_id,
+            name=row.name,
+            created_at=row.created_at,
+            tag_mutability=row.tag_mutability,
+            tag_mutability_exclusions=row.tag_mutability_exclusions,
+            scan_on_push=bool(row.scan_on_push),
+            encryption_type=row.encryption_type,
+            kms_key=row.kms_key,
+        )
+
+
+def not_found(account_id: str, name: str) -> RepositoryNotFound:
+    # ECR's exact wording, which both doors return.
+    return RepositoryNotFound(
+        f"The repository with name '{name}' does not exist in the registry with id '{account_id}'"
+    )
+
+
+class RepositoryService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def ensure_account(self, conn: AsyncConnection, account_id: str) -> None:
+        await conn.execute(self.db.insert_ignore(t.accounts).values(id=account_id, created_at=t.now()))
+
+    async def create(
+        self,
+        account_id: str,
+        name: str,
+        *,
+        tag_mutability: str = "MUTABLE",
+        tag_mutability_exclusions: list[dict[str, str]] | None = None,
+        scan_on_push: bool = False,
+        encryption_type: str = "AES256",
+        kms_key: str | None = None,
+        conn: AsyncConnection | None = None,
+    ) -> Repository:
+        validate_repository_name(name)
+        values = {
+            "account_id": account_id,
+            "name": name,
+            "created_at": t.now(),
+            "tag_mutability": tag_mutability,
+            "tag_mutability_exclusions": tag_mutability_exclusions,
+            "scan_on_push": scan_on_push,
+            "encryption_type": encryption_type,
+            "kms_key": kms_key,
+        }
+        if conn is not None:
+            return await self._insert(conn, values)
+        try:
+            async with self.db.write() as wconn:
+                return await self._insert(wconn, values)
+        except IntegrityError:
+            raise RepositoryAlreadyExists(
+                f"The repository with name '{name}' already exists in the registry with id '{account_id}'"
+            ) from None
+
+    async def _insert(self, conn: AsyncConnection, values: dict[str, Any]) -> Repository:
+        await self.ensure_account(conn, values["account_id"])
+        result = await conn.execute(t.repositories.insert().values(**values).returning(t.repositories))
+        return Repository.from_row(result.one())
+
+    async def get(self, account_id: str, name: str, conn: AsyncConnection | None = None) -> Repository:
+        query = sa.select(t.repositories).where(
+            t.repositories.c.account_id == account_id, t.repositories.c.name == name
+        )
+        if conn is None:
+            async with self.db.read() as rconn:
+                row = (await rconn.execute(query)).first()
+        else:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            raise not_found(account_id, name)
+        return Repository.from_row(row)
+
+    async def list_names(self, account_id: str, last: str | None, limit: int | None) -> list[str]:
+        query = (
+            sa.select(t.repositories.c.name)
+            .where(t.repositories.c.account_id == account_id)
+            .order_by(t.repositories.c.name)
+        )
+        if last:
+            query = query.where(t.repositories.c.name > last)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.db.read() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def list(self, account_id: str, names: list[str] | None = None) -> list[Repository]:
+        query = (
+            sa.select(t.repositories)
+            .where(t.repositories.c.account_id == account_id)
+            .order_by(t.repositories.c.name)
+        )
+        if names is not None:
+            query = query.where(t.repositories.c.name.in_(names))
+        async with self.db.read() as conn:
+            return [Repository.from_row(r) for r in await conn.execute(query)]
+
+    async def delete(self, account_id: str, name: str, force: bool = False) -> Repository:
+        async with self.db.write() as conn:
+            repo = await self.get(account_id, name, conn)
+            if not force:
+                count = await conn.scalar(
+                    sa.select(sa.func.count()).where(t.manifests.c.repository_id == repo.id)
+                )
+                if count:
+                    raise RepositoryNotEmpty(
+                        f"The repository with name '{name}' in registry with id '{account_id}' "
+                        "cannot be deleted because it still contains images"
+                    )
+            # Children first: SQLite only cascades with foreign_keys on, and PostgreSQL
+            # would otherwise check every cascade row by row.
+            manifest_ids = sa.select(t.manifests.c.id).where(t.manifests.c.repository_id == repo.id)
+            await conn.execute(t.tags.delete().where(t.tags.c.repository_id == repo.id))
+            await conn.execute(
+                t.manifest_blobs.delete().where(t.manifest_blobs.c.manifest_id.in_(manifest_ids))
+            )
+            await conn.execute(
+                t.manifest_children.delete().where(t.manifest_children.c.parent_id.in_(manifest_ids))
+            )
+            await conn.execute(t.manifests.delete().where(t.manifests.c.repository_id == repo.id))
+            await conn.execute(
+                t.repository_blobs.delete().where(t.repository_blobs.c.repository_id == repo.id)
+            )
+            await conn.execute(t.uploads.delete().where(t.uploads.c.repository_id == repo.id))
+            await conn.execute(t.repositories.delete().where(t.repositories.c.id == repo.id))
+            return repo

@@ -1,0 +1,370 @@
+"""The OCI Distribution v1.1 front door (`/v2/...`): parse, call the core, answer.
+
+Paths are matched by their fixed suffixes rather than by a regex router, since
+repository names contain slashes and every request passes through here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from dockyard.core.errors import DomainError, ManifestTooLarge, RangeInvalid, SizeInvalid, UploadInvalid
+from dockyard.core.manifests import is_index, pick_platform_child, referrers_index
+from dockyard.core.media_types import MAX_MANIFEST_BYTES, OCI_INDEX
+from dockyard.core.names import validate_repository_name
+from dockyard.core.registry import Registry
+from dockyard.oci.errors import API_VERSION_HEADER, domain_error_response, error_response
+
+log = logging.getLogger("dockyard.oci")
+_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+VERSION = {API_VERSION_HEADER[0]: API_VERSION_HEADER[1]}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    kind: str
+    name: str = ""
+    arg: str = ""
+
+
+def match(path: str) -> Route | None:
+    """Split `/v2/<name>/<kind>/<arg>` by the suffixes the spec defines."""
+    if not path.startswith("/v2"):
+        return None
+    rest = path[3:]
+    if rest in ("", "/"):
+        return Route("base")
+    rest = rest[1:]
+    if rest == "_catalog":
+        return Route("catalog")
+    if rest.endswith("/tags/list"):
+        return Route("tags", rest[: -len("/tags/list")])
+    if rest.endswith("/blobs/uploads/") or rest.endswith("/blobs/uploads"):
+        return Route("uploads", rest[: rest.rindex("/blobs/uploads")])
+    parts = rest.rsplit("/", 3)
+    if len(parts) == 4 and parts[1] == "blobs" and parts[2] == "uploads":
+        return Route("upload", parts[0], parts[3])
+    head, _, arg = rest.rpartition("/")
+    name, _, kind = head.rpartition("/")
+    if kind in ("manifests", "blobs", "referrers") and name and arg:
+        return Route(kind, name, arg)
+    return None
+
+
+Handler = Callable[[Request, Route], Awaitable[Response]]
+
+
+class OciApp:
+    """ASGI app for everything under /v2."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.routes: dict[tuple[str, str], Handler] = {
+            ("base", "GET"): self.base,
+            ("base", "HEAD"): self.base,
+            ("catalog", "GET"): self.catalog,
+            ("tags", "GET"): self.tags,
+            ("manifests", "GET"): self.get_manifest,
+            ("manifests", "HEAD"): self.get_manifest,
+            ("manifests", "PUT"): self.put_manifest,
+            ("manifests", "DELETE"): self.delete_manifest,
+            ("blobs", "GET"): self.get_blob,
+            ("blobs", "HEAD"): self.get_blob,
+            ("blobs", "DELETE"): self.delete_blob,
+            ("uploads", "POST"): self.start_upload,
+            ("upload", "GET"): self.upload_status,
+            ("upload", "PATCH"): self.patch_upload,
+            ("upload", "PUT"): self.finish_upload,
+            ("upload", "DELETE"): self.cancel_upload,
+            ("referrers", "GET"): self.referrers,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        route = match(request.url.path)
+        if route is None:
+            return error_response(404, "NOT_FOUND", f"no such endpoint: {request.url.path[:200]}")
+        handler = self.routes.get((route.kind, request.method))
+        if handler is None:
+            return error_response(405, "UNSUPPORTED", f"{request.method} is not supported on this endpoint")
+        try:
+            if route.name:
+                validate_repository_name(route.name)
+            return await handler(request, route)
+        except DomainError as err:
+            return domain_error_response(err)
+        except ClientDisconnect:
+            return error_response(
+                400, "BLOB_UPLOAD_INVALID", "client disconnected before the body was complete"
+            )
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return error_response(500, "UNKNOWN", "internal server error; see the server log")
+
+    def account(self, request: Request) -> str:
+        return str(request.scope.get("dockyard.account") or self.registry.settings.account_id)
+
+    # ---------------------------------------------------------------- base, listings
+    async def base(self, request: Request, route: Route) -> Response:
+        return Response(b"{}", headers=VERSION, media_type="application/json")
+
+    async def catalog(self, request: Request, route: Route) -> Response:
+        n, last = _pagination(request)
+        names = await self.registry.repositories.list_names(
+            self.account(request), last, None if n is None else n + 1
+        )
+        body, link = _page(names, n, "/v2/_catalog")
+        return JSONResponse({"repositories": body}, headers={**VERSION, **link})
+
+    async def tags(self, request: Request, route: Route) -> Response:
+        n, last = _pagination(request)
+        names = await self.registry.manifests.list_tags(
+            self.account(request), route.name, last, None if n is None else n + 1
+        )
+        body, link = _page(names, n, f"/v2/{route.name}/tags/list")
+        return JSONResponse({"name": route.name, "tags": body}, headers={**VERSION, **link})
+
+    async def referrers(self, request: Request, route: Route) -> Response:
+        artifact_type = request.query_params.get("artifactType")
+        found = await self.registry.manifests.referrers(
+            self.account(request), route.name, route.arg, artifact_type
+        )
+        headers = dict(VERSION)
+        if artifact_type is not None:
+            headers["OCI-Filters-Applied"] = "artifactType"
+        return Response(referrers_index(found), headers=headers, media_type=OCI_INDEX)
+
+    # ---------------------------------------------------------------- manifests
+    async def get_manifest(self, request: Request, route: Route) -> Response:
+        manifests = self.registry.manifests
+        manifest = await manifests.get(self.account(request), route.name, route.arg)
+        accepted = _accepted_types(request)
+        if (
+            accepted
+            and is_index(manifest.media_type)
+            and manifest.media_type not in accepted
+            and ":" not in route.arg
+        ):
+            child = pick_platform_child(manifest.content, accepted)
+            if child is not None:
+                found = await manifests.get_child(manifest.repository_id, child)
+                manifest = found or manifest
+        headers = {
+            **VERSION,
+            "Docker-Content-Digest": manifest.digest,
+            "ETag": f'"{manifest.digest}"',
+            "Content-Length": str(len(manifest.content)),
+        }
+        body = b"" if request.method == "HEAD" else manifest.content
+        return Response(body, headers=headers, media_type=manifest.media_type)
+
+    async def put_manifest(self, request: Request, route: Route) -> Response:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_MANIFEST_BYTES:
+            raise ManifestTooLarge(f"manifest is {declared} bytes; the limit is {MAX_MANIFEST_BYTES} (4 MiB)")
+        body = await _read_limited(request, MAX_MANIFEST_BYTES)
+        repo = await self.registry.repository_for_push(self.account(request), route.name)
+        result = await self.registry.manifests.put(
+            repo,
+            route.arg,
+            body,
+            request.headers.get("content-type"),
+            request.query_params.getlist("tag"),
+        )
+        headers = {
+            **VERSION,
+            "Location": f"/v2/{route.name}/manifests/{result.digest}",
+            "Docker-Content-Digest": result.digest,
+            "Content-Length": "0",
+        }
+        if result.subject:
+            headers["OCI-Subject"] = result.subject
+        response = Response(b"", status_code=201, headers=headers)
+        if request.query_params.getlist("tag"):
+            for tag in result.tags:
+                response.headers.append("OCI-Tag", tag)
+        return response
+
+    async def delete_manifest(self, request: Request, route: Route) -> Response:
+        await self.registry.manifests.delete(self.account(request), route.name, route.arg)
+        return Response(b"", status_code=202, headers={**VERSION, "Content-Length": "0"})
+
+    # ---------------------------------------------------------------- blobs
+    async def get_blob(self, request: Request, route: Route) -> Response:
+        info = await self.registry.blobs.stat(self.account(request), route.name, route.arg)
+        headers = {
+            **VERSION,
+            "Docker-Content-Digest": info.digest,
+            "ETag": f'"{info.digest}"',
+            "Accept-Ranges": "bytes",
+            "Cache-Control": "max-age=31536000",
+        }
+        if request.method == "HEAD":
+            headers["Content-Length"] = str(info.size)
+            return Response(b"", headers=headers, media_type="application/octet-stream")
+        path = self.registry.store.local_path(info.digest)
+        if path is not None:
+            return FileResponse(path, headers=headers, media_type="application/octet-stream")
+        headers["Content-Length"] = str(info.size)
+        return StreamingResponse(
+            self.registry.store.read(info.digest), headers=headers, media_type="application/octet-stream"
+        )
+
+    async def delete_blob(self, request: Request, route: Route) -> Response:
+        await self.registry.blobs.unlink(self.account(request), route.name, route.arg)
+        return Response(b"", status_code=202, headers={**VERSION, "Content-Length": "0"})
+
+    # ---------------------------------------------------------------- uploads
+    async def start_upload(self, request: Request, route: Route) -> Response:
+        params = request.query_params
+        account = self.account(request)
+        repo = await self.registry.repository_for_push(account, route.name)
+        mount = params.get("mount")
+        if mount:
+            info = await self.registry.blobs.mount(repo, mount, params.get("from"))
+            if info is not None:
+                return _blob_created(route.name, info.digest)
+        digest = params.get("digest")
+        if digest:
+            info = await self.registry.blobs.put_monolithic(repo, digest, _body(request))
+            return _blob_created(route.name, info.digest)
+        upload = await self.registry.blobs.start_upload(repo, params.get("digest-algorithm", "sha256"))
+        return _upload_accepted(route.name, upload.id, 0)
+
+    async def upload_status(self, request: Request, route: Route) -> Response:
+        repo = await self.registry.repositories.get(self.account(request), route.name)
+        upload = await self.registry.blobs.get_upload(repo, route.arg)
+        return _upload_accepted(route.name, upload.id, upload.size, status=204)
+
+    async def patch_upload(self, request: Request, route: Route) -> Response:
+        repo = await self.registry.repositories.get(self.account(request), route.name)
+        start, expected = _chunk_range(request)
+        try:
+            upload = await self.registry.blobs.append(repo, route.arg, _body(request), start, expected)
+        except RangeInvalid as err:
+            return domain_error_response(err, _range_headers(route.name, route.arg, err.current_size))
+        return _upload_accepted(route.name, upload.id, upload.size)
+
+    async def finish_upload(self, request: Request, route: Route) -> Response:
+        repo = await self.registry.repositories.get(self.account(request), route.name)
+        digest = request.query_params.get("digest", "")
+        start, _ = _chunk_range(request)
+        body = _body(request) if _has_body(request) else None
+        if start is not None:
+            upload = await self.registry.blobs.get_upload(repo, route.arg)
+            if start != upload.size:
+                err = RangeInvalid(
+                    f"chunk starts at byte {start} but the upload has {upload.size} bytes", upload.size
+                )
+                return domain_error_response(err, _range_headers(route.name, route.arg, upload.size))
+        info = await self.registry.blobs.complete(repo, route.arg, digest, body)
+        return _blob_created(route.name, info.digest)
+
+    async def cancel_upload(self, request: Request, route: Route) -> Response:
+        repo = await self.registry.repositories.get(self.account(request), route.name)
+        await self.registry.blobs.cancel(repo, route.arg)
+        return Response(b"", status_code=204, headers=VERSION)
+
+
+# -------------------------------------------------------------------- helpers
+def _body(request: Request) -> AsyncIterator[bytes]:
+    return request.stream()
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "chunked" in request.headers.get("transfer-encoding", "").lower()
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > limit:
+            raise ManifestTooLarge(f"manifest exceeds the {limit}-byte (4 MiB) limit")
+    return bytes(buf)
+
+
+def _chunk_range(request: Request) -> tuple[int | None, int | None]:
+    """(first byte, length) from Content-Range / Content-Length."""
+    length_header = request.headers.get("content-length")
+    length = int(length_header) if length_header and length_header.isdigit() else None
+    content_range = request.headers.get("content-range")
+    if content_range is None:
+        return None, length
+    m = _CONTENT_RANGE_RE.match(content_range.strip())
+    if not m:
+        raise UploadInvalid(f"malformed Content-Range {content_range[:100]!r}; expected <start>-<end>")
+    start, end = int(m.group(1)), int(m.group(2))
+    if end < start:
+        raise UploadInvalid(f"Content-Range {content_range!r} ends before it starts")
+    if length is not None and length != end - start + 1:
+        raise SizeInvalid(f"Content-Length {length} does not match Content-Range {content_range}")
+    return start, end - start + 1
+
+
+def _range_headers(name: str, upload_id: str, size: int) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{name}/blobs/uploads/{upload_id}",
+        "Range": f"0-{max(size - 1, 0)}",
+        "Docker-Upload-UUID": upload_id,
+    }
+
+
+def _upload_accepted(name: str, upload_id: str, size: int, status: int = 202) -> Response:
+    headers = {**VERSION, **_range_headers(name, upload_id, size), "Content-Length": "0"}
+    return Response(b"", status_code=status, headers=headers)
+
+
+def _blob_created(name: str, digest: str) -> Response:
+    headers = {
+        **VERSION,
+        "Location": f"/v2/{name}/blobs/{digest}",
+        "Docker-Content-Digest": digest,
+        "Content-Length": "0",
+    }
+    return Response(b"", status_code=201, headers=headers)
+
+
+def _accepted_types(request: Request) -> set[str]:
+    types: set[str] = set()
+    for header in request.headers.getlist("accept"):
+        for part in header.split(","):
+            media_type = part.split(";", 1)[0].strip()
+            if media_type and media_type != "*/*":
+                types.add(media_type)
+    return types
+
+
+def _pagination(request: Request) -> tuple[int | None, str | None]:
+    raw_n = request.query_params.get("n")
+    n: int | None = None
+    if raw_n is not None and raw_n != "":
+        if not raw_n.isdigit():
+            raise UploadInvalid(f"n must be a non-negative integer, not {raw_n[:20]!r}")
+        n = min(int(raw_n), 10000)
+    return n, request.query_params.get("last") or None
+
+
+def _page(items: list[str], n: int | None, path: str) -> tuple[list[str], dict[str, str]]:
+    if n == 0:
+        return [], {}
+    if n is None or len(items) <= n:
+        return items, {}
+    items = items[:n]
+    query = urlencode({"n": n, "last": items[-1]}, quote_via=quote) if items else ""
+    return items, {"Link": f'<{path}?{query}>; rel="next"'}

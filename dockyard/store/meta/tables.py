@@ -1,0 +1,169 @@
+"""The metadata schema: the single source of truth for what exists.
+
+Blob bytes live in a blob store; every fact about them (which repository may
+read which blob, manifests, tags, uploads) lives here, so listing, deleting and
+garbage collection are queries, never walks of storage.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime stored")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def bytewise_string(length: int) -> sa.types.TypeEngine[str]:
+    """A string that sorts by byte value everywhere, as OCI tag and catalog listing require."""
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.String(12), primary_key=True),
+    sa.Column("alias", sa.String(128), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+repositories = sa.Table(
+    "repositories",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.String(12), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("name", bytewise_string(256), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("tag_mutability", sa.String(32), nullable=False, server_default="MUTABLE"),
+    sa.Column("tag_mutability_exclusions", sa.JSON, nullable=True),
+    sa.Column("scan_on_push", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("encryption_type", sa.String(16), nullable=False, server_default="AES256"),
+    sa.Column("kms_key", sa.String(2048), nullable=True),
+    sa.UniqueConstraint("account_id", "name", name="uq_repositories_account_name"),
+)
+
+# Content-addressed blobs: one row (and one stored copy) per digest.
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("digest", sa.String(200), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Which repository may read which blob (pushed into it or mounted).
+repository_blobs = sa.Table(
+    "repository_blobs",
+    metadata,
+    sa.Column(
+        "repository_id", sa.Integer, sa.ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("digest", sa.String(200), sa.ForeignKey("blobs.digest"), primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_repository_blobs_digest", "digest"),
+)
+
+manifests = sa.Table(
+    "manifests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "repository_id", sa.Integer, sa.ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("digest", sa.String(200), nullable=False),
+    sa.Column("media_type", sa.String(255), nullable=False),
+    sa.Column("artifact_type", sa.String(255), nullable=True),
+    sa.Column("config_media_type", sa.String(255), nullable=True),
+    sa.Column("subject_digest", sa.String(200), nullable=True),
+    sa.Column("annotations", sa.JSON, nullable=True),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    # Sum of the blob sizes the manifest references (what ECR reports as imageSizeInBytes).
+    sa.Column("image_size", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("pushed_at", UTCDateTime, nullable=False),
+    sa.Column("last_pulled_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("repository_id", "digest", name="uq_manifests_repository_digest"),
+    sa.Index("ix_manifests_subject", "repository_id", "subject_digest"),
+)
+
+# Blobs a manifest references (config + layers): what keeps them alive, and what must exist.
+manifest_blobs = sa.Table(
+    "manifest_blobs",
+    metadata,
+    sa.Column("manifest_id", sa.Integer, sa.ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("digest", sa.String(200), primary_key=True),
+    sa.Index("ix_manifest_blobs_digest", "digest"),
+)
+
+# Manifests an index references.
+manifest_children = sa.Table(
+    "manifest_children",
+    metadata,
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("repository_id", sa.Integer, nullable=False),
+    sa.Column("child_digest", sa.String(200), primary_key=True),
+    sa.Index("ix_manifest_children_child", "repository_id", "child_digest"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column(
+        "repository_id", sa.Integer, sa.ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("name", bytewise_string(128), primary_key=True),
+    sa.Column("manifest_id", sa.Integer, sa.ForeignKey("manifests.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_tags_manifest", "manifest_id"),
+)
+
+# Blob upload sessions; bytes live in the blob store under the same id.
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "repository_id", sa.Integer, sa.ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("algorithm", sa.String(16), nullable=False, server_default="sha256"),
+    sa.Column("size", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Server-wide key/value settings (signing keys, account settings...).
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("scope", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
