@@ -21,6 +21,7 @@ from dockyard.core.errors import (
     ManifestTooLarge,
     ManifestUnknown,
     TagImmutable,
+    TagInvalid,
 )
 from dockyard.core.media_types import INDEXES, MAX_MANIFEST_BYTES, OCI_INDEX, parse_manifest
 from dockyard.core.names import validate_tag
@@ -86,7 +87,13 @@ class ManifestService:
                 .where(r.c.account_id == account_id, r.c.name == repo_name, m.c.digest == reference)
             )
         else:
-            validate_tag(reference)
+            try:
+                validate_tag(reference)
+            except TagInvalid:
+                # No manifest can have an invalid tag: a miss, as the conformance suite expects.
+                raise ManifestUnknown(
+                    f"manifest {reference[:200]!r} is unknown", {"reference": reference}
+                ) from None
             query = (
                 sa.select(*cols)
                 .select_from(

@@ -88,7 +88,8 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
             if desc.get("urls"):
                 continue  # non-distributable layer: its bytes live elsewhere
             parsed.blob_refs.append((desc["digest"], desc["size"]))
-        if artifact_type is None and config["mediaType"] not in (OCI_IMAGE_CONFIG, DOCKER_IMAGE_CONFIG):
+        if artifact_type is None:
+            # The referrers API reports the config type when a manifest names no artifactType.
             artifact_type = config["mediaType"]
     else:
         entries = doc.get("manifests")

@@ -22,8 +22,10 @@ from dockyard.core.media_types import MAX_MANIFEST_BYTES, OCI_INDEX
 from dockyard.core.names import validate_repository_name
 from dockyard.core.registry import Registry
 from dockyard.oci.errors import API_VERSION_HEADER, domain_error_response, error_response
+from dockyard.store.blobs.base import ByteRange
 
 log = logging.getLogger("dockyard.oci")
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
 VERSION = {API_VERSION_HEADER[0]: API_VERSION_HEADER[1]}
 
@@ -214,6 +216,24 @@ class OciApp:
         if request.method == "HEAD":
             headers["Content-Length"] = str(info.size)
             return Response(b"", headers=headers, media_type="application/octet-stream")
+        range_header = request.headers.get("range")
+        if range_header is not None:
+            byte_range = parse_range(range_header, info.size)
+            if byte_range is None:
+                return error_response(
+                    416,
+                    "BLOB_UNKNOWN" if info.size == 0 else "SIZE_INVALID",
+                    f"range {range_header[:100]!r} cannot be satisfied by a {info.size}-byte blob",
+                    headers={"Content-Range": f"bytes */{info.size}"},
+                )
+            headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{info.size}"
+            headers["Content-Length"] = str(byte_range.end - byte_range.start + 1)
+            return StreamingResponse(
+                self.registry.store.read(info.digest, byte_range),
+                status_code=206,
+                headers=headers,
+                media_type="application/octet-stream",
+            )
         path = self.registry.store.local_path(info.digest)
         if path is not None:
             return FileResponse(path, headers=headers, media_type="application/octet-stream")
@@ -315,6 +335,23 @@ def _chunk_range(request: Request) -> tuple[int | None, int | None]:
     if length is not None and length != end - start + 1:
         raise SizeInvalid(f"Content-Length {length} does not match Content-Range {content_range}")
     return start, end - start + 1
+
+
+def parse_range(header: str, size: int) -> ByteRange | None:
+    """One `bytes=` range (first-last, first-, or -suffix) clipped to the blob; None if unsatisfiable."""
+    m = _RANGE_RE.match(header.strip())
+    if not m or size == 0:
+        return None
+    first, last = m.group(1), m.group(2)
+    if first == "":
+        if last == "" or int(last) == 0:
+            return None
+        return ByteRange(max(size - int(last), 0), size - 1)
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if start >= size or (last != "" and int(last) < start):
+        return None
+    return ByteRange(start, end)
 
 
 def _range_headers(name: str, upload_id: str, size: int) -> dict[str, str]:

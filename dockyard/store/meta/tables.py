@@ -54,6 +54,61 @@ accounts = sa.Table(
     sa.Column("id", sa.String(12), primary_key=True),
     sa.Column("alias", sa.String(128), nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("registry_policy", sa.Text, nullable=True),
+    sa.Column("replication_configuration", sa.JSON, nullable=True),
+    sa.Column("scanning_configuration", sa.JSON, nullable=True),
+)
+
+# IAM-style users; every account has a root user (name "root") that may do everything in it.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # AIDA... unique id, as IAM's aws:userid
+    sa.Column("account_id", sa.String(12), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("path", sa.String(512), nullable=False, server_default="/"),
+    sa.Column("is_root", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "name", name="uq_users_account_name"),
+)
+
+# Access keys. The secret is kept because SigV4 verification recomputes the HMAC with it.
+access_keys = sa.Table(
+    "access_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # AKIA...
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("secret", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="Active"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_access_keys_user", "user_id"),
+)
+
+# Per-account settings (PutAccountSetting: BLOB_MOUNTING, REGISTRY_POLICY_SCOPE, ...).
+account_settings = sa.Table(
+    "account_settings",
+    metadata,
+    sa.Column("account_id", sa.String(12), sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+repository_creation_templates = sa.Table(
+    "repository_creation_templates",
+    metadata,
+    sa.Column("account_id", sa.String(12), sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("prefix", sa.String(256), primary_key=True),
+    sa.Column("description", sa.String(256), nullable=True),
+    sa.Column("encryption_configuration", sa.JSON, nullable=True),
+    sa.Column("resource_tags", sa.JSON, nullable=True),
+    sa.Column("image_tag_mutability", sa.String(32), nullable=True),
+    sa.Column("image_tag_mutability_exclusion_filters", sa.JSON, nullable=True),
+    sa.Column("repository_policy", sa.Text, nullable=True),
+    sa.Column("lifecycle_policy", sa.Text, nullable=True),
+    sa.Column("applied_for", sa.JSON, nullable=False),
+    sa.Column("custom_role_arn", sa.String(2048), nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 repositories = sa.Table(
@@ -68,7 +123,21 @@ repositories = sa.Table(
     sa.Column("scan_on_push", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("encryption_type", sa.String(16), nullable=False, server_default="AES256"),
     sa.Column("kms_key", sa.String(2048), nullable=True),
+    sa.Column("policy", sa.Text, nullable=True),
+    sa.Column("lifecycle_policy", sa.Text, nullable=True),
+    sa.Column("lifecycle_evaluated_at", UTCDateTime, nullable=True),
     sa.UniqueConstraint("account_id", "name", name="uq_repositories_account_name"),
+)
+
+# Resource tags of repositories (TagResource / ListTagsForResource).
+repository_tags = sa.Table(
+    "repository_tags",
+    metadata,
+    sa.Column(
+        "repository_id", sa.Integer, sa.ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
 )
 
 # Content-addressed blobs: one row (and one stored copy) per digest.

@@ -1,0 +1,22 @@
+"""Server-wide values every node must agree on (signing keys), kept in the database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from dockyard.store.meta import tables as t
+from dockyard.store.meta.database import Database
+
+
+async def get_or_create(db: Database, scope: str, name: str, make: Callable[[], str]) -> str:
+    """The stored value; the first node to ask creates it, later ones read the same."""
+    query = sa.select(t.settings.c.value).where(t.settings.c.scope == scope, t.settings.c.name == name)
+    async with db.read() as conn:
+        value = await conn.scalar(query)
+    if value is not None:
+        return str(value)
+    async with db.write() as conn:
+        await conn.execute(db.insert_ignore(t.settings).values(scope=scope, name=name, value=make()))
+        return str(await conn.scalar(query))
