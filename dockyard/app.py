@@ -6,10 +6,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from dockyard.config import Settings
 from dockyard.core.registry import Registry
+from dockyard.ecr.front import build_endpoint
 from dockyard.oci.routes import OciApp
 
 log = logging.getLogger("dockyard")
@@ -22,6 +24,7 @@ class DockyardApp:
         self.settings = settings
         self.registry = Registry.build(settings)
         self.oci = OciApp(self.registry)
+        self.ecr = Route("/", build_endpoint(self.registry), methods=["POST"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -32,6 +35,8 @@ class DockyardApp:
         path: str = scope["path"]
         if path.startswith("/v2"):
             await self.oci(scope, receive, send)
+        elif path == "/" and scope["method"] == "POST":
+            await self.ecr.handle(scope, receive, send)
         elif path in ("/healthz", "/readyz"):
             await _plain(send, 200, b"ok\n")
         else:
@@ -54,9 +59,7 @@ class DockyardApp:
                 return
 
     async def startup(self) -> None:
-        await self.registry.db.migrate()
-        async with self.registry.db.write() as conn:
-            await self.registry.repositories.ensure_account(conn, self.settings.account_id)
+        await self.registry.start()
 
 
 @asynccontextmanager

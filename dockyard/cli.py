@@ -135,6 +135,31 @@ def main() -> None:
     help="Create a repository on its first push instead of answering NAME_UNKNOWN.",
 )
 @click.option(
+    "--uri-style",
+    type=click.Choice(["host", "aws"]),
+    default="host",
+    envvar="DOCKYARD_URI_STYLE",
+    show_default=True,
+    help="repositoryUri/proxyEndpoint form: the address clients use, or AWS's <acct>.dkr.ecr.<region>.amazonaws.com.",
+)
+@click.option(
+    "--public-host", envvar="DOCKYARD_PUBLIC_HOST", help="host[:port] clients reach this server at."
+)
+@click.option(
+    "--token-ttl",
+    default=12 * 3600,
+    type=click.IntRange(60, 30 * 24 * 3600),
+    envvar="DOCKYARD_TOKEN_TTL",
+    show_default=True,
+    help="Lifetime in seconds of GetAuthorizationToken tokens.",
+)
+@click.option(
+    "--dev-accept-any-credentials",
+    metavar="ACCOUNT_ID",
+    envvar="DOCKYARD_DEV_ACCEPT_ANY_CREDENTIALS",
+    help="DEVELOPMENT ONLY: accept any (or no) credentials as the root of ACCOUNT_ID, like moto or LocalStack.",
+)
+@click.option(
     "--log-level",
     default="info",
     envvar="DOCKYARD_LOG_LEVEL",
@@ -149,7 +174,14 @@ def serve(**kwargs: Any) -> None:
 
     settings = _settings(**kwargs)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _prepare(settings)
+    if settings.dev_accept_any_credentials:
+        click.secho(
+            f"WARNING: --dev-accept-any-credentials: every request is accepted as the root of account "
+            f"{settings.dev_accept_any_credentials}. Never use this outside local testing.",
+            fg="yellow",
+            err=True,
+        )
+    _prepare(settings, first_key=True)
     payload = {**dataclasses.asdict(settings), "data_dir": str(settings.data_dir.resolve())}
     os.environ[SETTINGS_ENV] = json.dumps(payload)
     _print_welcome(settings)
@@ -166,13 +198,26 @@ def serve(**kwargs: Any) -> None:
     ).serve()
 
 
-def _prepare(settings: Settings) -> None:
-    """Migrate before workers start, so they never race on the schema."""
+def _prepare(settings: Settings, first_key: bool = False) -> None:
+    """Migrate before workers start, so they never race on the schema.
+
+    On an empty data dir, also create the first access key and show it, once.
+    """
     from dockyard.app import running
+    from dockyard.auth.identity import ROOT_USER
 
     async def go() -> None:
-        async with running(settings):
-            pass
+        async with running(settings) as app:
+            identity = app.registry.identity
+            if first_key and not settings.dev_accept_any_credentials and not await identity.has_any_key():
+                key = await identity.create_key(settings.account_id, ROOT_USER)
+                click.echo(
+                    f"Created the first access key (root of account {settings.account_id}); "
+                    "it is shown only now, keep it:\n"
+                    f"AWS_ACCESS_KEY_ID={key.access_key_id}\n"
+                    f"AWS_SECRET_ACCESS_KEY={key.secret_access_key}\n",
+                    err=True,
+                )
 
     asyncio.run(go())
 
@@ -180,11 +225,14 @@ def _prepare(settings: Settings) -> None:
 def _print_welcome(settings: Settings) -> None:
     host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
     addr = f"{host}:{settings.port}"
+    url = f"http://{settings.host}:{settings.port}"
     click.echo(
-        f"Dockyard {__version__} serving on http://{settings.host}:{settings.port} (data: {settings.data_dir})\n"
-        f"  create a repository:  dockyard repo create hello-world --data-dir {settings.data_dir}\n"
-        f"  push an image:        podman push --tls-verify=false IMAGE {addr}/hello-world:latest\n"
-        f"                        (docker: {addr} is plain HTTP on loopback, which docker allows)",
+        f"Dockyard {__version__} serving on {url} (data: {settings.data_dir})\n"
+        f"  create a repository:  aws ecr create-repository --endpoint-url {url} --repository-name hello-world\n"
+        f"                        (or: dockyard repo create hello-world --data-dir {settings.data_dir})\n"
+        f"  log in:               aws ecr get-login-password --endpoint-url {url} | "
+        f"docker login --username AWS --password-stdin {addr}\n"
+        f"  push an image:        docker push {addr}/hello-world:latest  (podman: add --tls-verify=false)",
         err=True,
     )
 
@@ -270,3 +318,127 @@ def migrate(**kwargs: Any) -> None:
     settings = _settings(**kwargs)
     _prepare(settings)
     click.echo("database schema is up to date")
+
+
+# -------------------------------------------------------------------- identity
+@main.group()
+def account() -> None:
+    """Create and list accounts (registries, each with a 12-digit ID)."""
+
+
+@account.command("create")
+@storage_options
+@click.argument("account_id")
+@click.option("--alias", help="A readable name for the account.")
+def account_create(account_id: str, alias: str | None, **kwargs: Any) -> None:
+    """Create account ACCOUNT_ID (12 digits) with its root user."""
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        await app.registry.identity.create_account(account_id, alias)
+        click.echo(
+            f"created account {account_id}; add a key with: dockyard key create --account-id {account_id}"
+        )
+
+    _run(settings, go)
+
+
+@account.command("list")
+@storage_options
+def account_list(**kwargs: Any) -> None:
+    """List accounts."""
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        for account_id, alias in await app.registry.identity.list_accounts():
+            click.echo(f"{account_id}\t{alias or ''}")
+
+    _run(settings, go)
+
+
+@main.group()
+def user() -> None:
+    """Create and list users of an account."""
+
+
+@user.command("create")
+@storage_options
+@click.argument("name")
+def user_create(name: str, **kwargs: Any) -> None:
+    """Create user NAME in the account given by --account-id."""
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        principal = await app.registry.identity.create_user(settings.account_id, name)
+        click.echo(f"created user {principal.arn} ({principal.user_id})")
+
+    _run(settings, go)
+
+
+@user.command("list")
+@storage_options
+def user_list(**kwargs: Any) -> None:
+    """List the users of the account given by --account-id."""
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        for principal in await app.registry.identity.list_users(settings.account_id):
+            click.echo(f"{principal.user_name}\t{principal.arn}\t{principal.user_id}")
+
+    _run(settings, go)
+
+
+@main.group()
+def key() -> None:
+    """Create and delete access keys."""
+
+
+@key.command("create")
+@storage_options
+@click.option("--user", "user_name", default="root", show_default=True, help="Whose key it is.")
+@click.option("--profile", default="dockyard", show_default=True, help="Name of the printed AWS CLI profile.")
+def key_create(user_name: str, profile: str, **kwargs: Any) -> None:
+    """Create an access key and print it as an AWS CLI profile (shown only once)."""
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        created = await app.registry.identity.create_key(settings.account_id, user_name)
+        click.echo(
+            f"# add to ~/.aws/credentials (the secret is shown only now)\n"
+            f"[{profile}]\n"
+            f"aws_access_key_id = {created.access_key_id}\n"
+            f"aws_secret_access_key = {created.secret_access_key}\n"
+            f"region = {settings.region}"
+        )
+
+    _run(settings, go)
+
+
+@key.command("delete")
+@storage_options
+@click.argument("access_key_id")
+def key_delete(access_key_id: str, **kwargs: Any) -> None:
+    """Delete an access key; requests signed with it fail from then on."""
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        await app.registry.identity.delete_key(access_key_id)
+        click.echo(f"deleted access key {access_key_id}")
+
+    _run(settings, go)
+
+
+def _run(settings: Settings, action: Callable[[Any], Any]) -> None:
+    """Run an async CLI action against the storage, turning expected failures into messages."""
+    from dockyard.app import running
+    from dockyard.core.errors import DomainError
+
+    async def go() -> None:
+        async with running(settings) as app:
+            await action(app)
+
+    try:
+        asyncio.run(go())
+    except DomainError as e:
+        click.echo(f"error: {e.message}", err=True)
+        sys.exit(1)

@@ -27,6 +27,10 @@ class Settings:
     account_id: str = DEFAULT_ACCOUNT_ID
     region: str = DEFAULT_REGION
     create_on_push: bool = False
+    uri_style: str = "host"  # "host": the address clients use; "aws": <acct>.dkr.ecr.<region>.amazonaws.com
+    public_host: str | None = None  # host[:port] clients reach us at, when not the request's Host
+    token_ttl: int = 12 * 3600
+    dev_accept_any_credentials: str | None = None  # account id; development only
     log_level: str = "info"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dockyard.auth.identity import IdentityService
+from dockyard.auth.tokens import TokenSigner
 from dockyard.config import Settings
 from dockyard.core.blobs import BlobService
 from dockyard.core.errors import RepositoryNotFound
@@ -22,6 +24,8 @@ class Registry:
     repositories: RepositoryService
     blobs: BlobService
     manifests: ManifestService
+    identity: IdentityService
+    tokens: TokenSigner | None = None  # set by `start()`: its key lives in the database
 
     @classmethod
     def build(cls, settings: Settings) -> Registry:
@@ -35,7 +39,17 @@ class Registry:
             repositories=repositories,
             blobs=BlobService(db, store, repositories),
             manifests=ManifestService(db, repositories),
+            identity=IdentityService(db),
         )
+
+    async def start(self) -> None:
+        """Migrate, make sure the default account exists, load the shared signing key."""
+        from dockyard.store.meta.server_settings import get_or_create
+
+        await self.db.migrate()
+        await self.identity.ensure_account(self.settings.account_id)
+        secret = await get_or_create(self.db, "keys", "token-signing", TokenSigner.generate_key)
+        self.tokens = TokenSigner.from_secret(secret, self.settings.token_ttl)
 
     async def repository_for_push(self, account_id: str, name: str) -> Repository:
         """The target of a push; created on the spot when create-on-push is enabled."""

@@ -16,11 +16,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from dockyard.addresses import account_for_host
 from dockyard.core.errors import DomainError, ManifestTooLarge, RangeInvalid, SizeInvalid, UploadInvalid
 from dockyard.core.manifests import is_index, pick_platform_child, referrers_index
 from dockyard.core.media_types import MAX_MANIFEST_BYTES, OCI_INDEX
 from dockyard.core.names import validate_repository_name
 from dockyard.core.registry import Registry
+from dockyard.oci.auth import AuthFailed, OciAuthenticator
 from dockyard.oci.errors import API_VERSION_HEADER, domain_error_response, error_response
 from dockyard.store.blobs.base import ByteRange
 
@@ -69,6 +71,7 @@ class OciApp:
 
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
+        self.auth = OciAuthenticator(registry)
         self.routes: dict[tuple[str, str], Handler] = {
             ("base", "GET"): self.base,
             ("base", "HEAD"): self.base,
@@ -102,6 +105,20 @@ class OciApp:
         if handler is None:
             return error_response(405, "UNSUPPORTED", f"{request.method} is not supported on this endpoint")
         try:
+            principal = self.auth.authenticate(request)
+        except AuthFailed as failed:
+            return failed.response
+        account = account_for_host(self.registry.settings, request.headers.get("host"))
+        if principal.account_id != account:
+            # Cross-account access arrives with registry/repository policies.
+            return error_response(
+                403,
+                "DENIED",
+                f"User: {principal.arn} is not authorized to access the registry of account {account}",
+            )
+        request.scope["dockyard.principal"] = principal
+        request.scope["dockyard.account"] = account
+        try:
             if route.name:
                 validate_repository_name(route.name)
             return await handler(request, route)
@@ -116,7 +133,7 @@ class OciApp:
             return error_response(500, "UNKNOWN", "internal server error; see the server log")
 
     def account(self, request: Request) -> str:
-        return str(request.scope.get("dockyard.account") or self.registry.settings.account_id)
+        return str(request.scope["dockyard.account"])
 
     # ---------------------------------------------------------------- base, listings
     async def base(self, request: Request, route: Route) -> Response:

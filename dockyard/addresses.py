@@ -1,0 +1,50 @@
+"""Where things are: registry hosts, repository URIs and ARNs.
+
+By default addresses follow the host the client used, so a `repositoryUri` is
+pushable as-is. With `uri_style = "aws"` they take AWS's exact forms. Accounts
+other than the default are reached on a host whose first label is the account ID
+(`111122223333.<host>` here, `111122223333.dkr.ecr.<region>.amazonaws.com` in AWS style).
+"""
+
+from __future__ import annotations
+
+import re
+
+from dockyard.config import Settings
+
+_ACCOUNT_LABEL = re.compile(r"^([0-9]{12})\.")
+
+
+def account_for_host(settings: Settings, host: str | None) -> str:
+    """The account a request addresses: the host's 12-digit first label, else the default."""
+    if host:
+        m = _ACCOUNT_LABEL.match(host)
+        if m:
+            return m.group(1)
+    return settings.account_id
+
+
+def registry_host(settings: Settings, account_id: str, request_host: str, region: str | None = None) -> str:
+    if settings.uri_style == "aws":
+        return f"{account_id}.dkr.ecr.{region or settings.region}.amazonaws.com"
+    base = settings.public_host or request_host
+    base = _ACCOUNT_LABEL.sub("", base)
+    if account_id == settings.account_id:
+        return base
+    return f"{account_id}.{base}"
+
+
+def repository_uri(
+    settings: Settings, account_id: str, name: str, request_host: str, region: str | None = None
+) -> str:
+    return f"{registry_host(settings, account_id, request_host, region)}/{name}"
+
+
+def repository_arn(account_id: str, region: str, name: str) -> str:
+    return f"arn:aws:ecr:{region}:{account_id}:repository/{name}"
+
+
+def parse_repository_arn(arn: str) -> tuple[str, str, str] | None:
+    """(region, account, name) of a repository ARN, or None."""
+    m = re.match(r"^arn:aws[a-z-]*:ecr:([a-z0-9-]+):([0-9]{12}):repository/(.+)$", arn)
+    return (m.group(1), m.group(2), m.group(3)) if m else None

@@ -1,0 +1,108 @@
+"""What every ECR action handler gets, and the registry of handlers.
+
+Handlers are `async (call, params) -> dict`: `params` is already validated
+against botocore's model and the result is serialized through it, so a handler
+only speaks domain objects and ECR's field names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from dockyard import addresses
+from dockyard.auth.principals import Principal
+from dockyard.core import errors as de
+from dockyard.core.registry import Registry
+from dockyard.ecr.errors import EcrError, access_denied
+
+Params = dict[str, Any]
+Result = Mapping[str, Any] | None
+Handler = Callable[["Call", Params], Awaitable[Result]]
+
+ACTIONS: dict[str, Handler] = {}
+
+
+@dataclass
+class Call:
+    """One ECR API call: who makes it, in which region, through which host."""
+
+    principal: Principal
+    region: str
+    registry: Registry
+    host: str  # host[:port] the client reached, for URIs
+    operation: str = ""
+
+    @property
+    def settings(self) -> Any:
+        return self.registry.settings
+
+    def account(self, params: Params) -> str:
+        """The registry (account) a call targets: `registryId`, else the caller's own."""
+        registry_id = params.get("registryId") or self.principal.account_id
+        if registry_id != self.principal.account_id:
+            # Cross-account access needs registry/repository policies (authorization issue).
+            raise access_denied(
+                self.principal.arn,
+                f"ecr:{self.operation}",
+                f"arn:aws:ecr:{self.region}:{registry_id}:repository/*",
+            )
+        return str(registry_id)
+
+    def repository_arn(self, account_id: str, name: str) -> str:
+        return addresses.repository_arn(account_id, self.region, name)
+
+    def repository_uri(self, account_id: str, name: str) -> str:
+        return addresses.repository_uri(self.settings, account_id, name, self.host, self.region)
+
+    def registry_host(self, account_id: str) -> str:
+        return addresses.registry_host(self.settings, account_id, self.host, self.region)
+
+
+# Default translation of domain errors; handlers catch and re-raise where ECR differs.
+_DEFAULT_CODES: dict[type[de.DomainError], str] = {
+    de.RepositoryNotFound: "RepositoryNotFoundException",
+    de.RepositoryAlreadyExists: "RepositoryAlreadyExistsException",
+    de.RepositoryNotEmpty: "RepositoryNotEmptyException",
+    de.NameInvalid: "InvalidParameterException",
+    de.TagInvalid: "InvalidParameterException",
+    de.DigestInvalid: "InvalidParameterException",
+    de.ManifestInvalid: "InvalidParameterException",
+    de.ManifestTooLarge: "InvalidParameterException",
+    de.ManifestBlobUnknown: "LayersNotFoundException",
+    de.ManifestUnknown: "ImageNotFoundException",
+    de.TagImmutable: "ImageTagAlreadyExistsException",
+    de.ImageReferenced: "InvalidParameterException",
+    de.UploadUnknown: "UploadNotFoundException",
+    de.Denied: "AccessDeniedException",
+}
+
+
+def to_ecr_error(err: de.DomainError) -> EcrError:
+    for cls in type(err).__mro__:
+        code = _DEFAULT_CODES.get(cls)  # type: ignore[arg-type]
+        if code is not None:
+            return EcrError(code, err.message)
+    return EcrError("InvalidParameterException", err.message)
+
+
+def action(name: str) -> Callable[[Handler], Handler]:
+    """Register a handler for ECR action `name`."""
+
+    def register(func: Handler) -> Handler:
+        @wraps(func)
+        async def handler(call: Call, params: Params) -> Result:
+            call.operation = name
+            try:
+                return await func(call, params)
+            except de.DomainError as err:
+                raise to_ecr_error(err) from None
+
+        if name in ACTIONS:
+            raise ValueError(f"two handlers for {name}")
+        ACTIONS[name] = handler
+        return handler
+
+    return register
