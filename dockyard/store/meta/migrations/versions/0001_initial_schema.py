@@ -48,7 +48,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("tag_mutability", sa.String(length=32), server_default="MUTABLE", nullable=False),
         sa.Column("tag_mutability_exclusions", sa.JSON(), nullable=True),
-        sa.Column("scan_on_push", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("scan_on_push", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("encryption_type", sa.String(length=16), server_default="AES256", nullable=False),
         sa.Column("kms_key", sa.String(length=2048), nullable=True),
         sa.ForeignKeyConstraint(

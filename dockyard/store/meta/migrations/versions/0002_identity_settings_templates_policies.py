@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column("account_id", sa.String(length=12), nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
         sa.Column("path", sa.String(length=512), server_default="/", nullable=False),
-        sa.Column("is_root", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("is_root", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_users_account_id_accounts")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),

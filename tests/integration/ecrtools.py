@@ -1,0 +1,78 @@
+"""ECR API clients for the tests: boto3 and the aws CLI against a running Dockyard.
+
+Every boto3 response is checked against botocore's output shape of its operation,
+so a test that calls an action also checks the response's types, lengths and
+required members.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.client import BaseClient
+from botocore.config import Config
+from botocore.validate import ParamValidator
+
+_MODEL = botocore.session.get_session().get_service_model("ecr")
+
+
+def check_output_shape(operation: str, response: dict[str, Any]) -> None:
+    body = {k: v for k, v in response.items() if k != "ResponseMetadata"}
+    report = ParamValidator().validate(body, _MODEL.operation_model(operation).output_shape)
+    assert not report.has_errors(), f"{operation} response does not match botocore's shape:\n{report.generate_report()}"
+
+
+def ecr_client(
+    registry: Any,
+    region: str = "us-east-1",
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+) -> BaseClient:
+    client = boto3.client(
+        "ecr",
+        endpoint_url=registry.url,
+        region_name=region,
+        aws_access_key_id=access_key_id or registry.access_key_id,
+        aws_secret_access_key=secret_access_key or registry.secret_access_key,
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+    def validate(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if http_response.status_code == 200:
+            check_output_shape(model.name, parsed)
+
+    client.meta.events.register("after-call.ecr", validate)
+    return client
+
+
+def aws_cli(registry: Any, *args: str, region: str = "us-east-1", check: bool = True) -> Any:
+    """Run the aws CLI (the PyPI `awscli` beside this Python) against the server; JSON out."""
+    aws = Path(sys.executable).with_name("aws")
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": registry.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": registry.secret_access_key,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_PAGER": "",
+    }
+    proc = subprocess.run(
+        [str(aws), "ecr", *args, "--endpoint-url", registry.url, "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    if check:
+        assert proc.returncode == 0, f"aws ecr {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
+    if not check:
+        return proc
+    return json.loads(proc.stdout) if proc.stdout.strip() else {}
