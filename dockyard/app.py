@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from dockyard.config import Settings
 from dockyard.core.registry import Registry
 from dockyard.ecr.front import build_endpoint
+from dockyard.ecr.layer_downloads import serve_layer_download
 from dockyard.oci.routes import OciApp
 
 log = logging.getLogger("dockyard")
@@ -37,6 +38,8 @@ class DockyardApp:
             await self.oci(scope, receive, send)
         elif path == "/" and scope["method"] == "POST":
             await self.ecr.handle(scope, receive, send)
+        elif path.startswith("/layers/"):  # GetDownloadUrlForLayer's expiring URLs
+            await serve_layer_download(self.registry, scope, receive, send)
         elif path in ("/healthz", "/readyz"):
             await _plain(send, 200, b"ok\n")
         else:
@@ -47,7 +50,7 @@ class DockyardApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    await self.startup()
+                    await self.start_serving()
                 except Exception as e:  # report, so the server refuses to start
                     log.exception("startup failed")
                     await send({"type": "lifespan.startup.failed", "message": str(e)})
@@ -60,6 +63,10 @@ class DockyardApp:
 
     async def startup(self) -> None:
         await self.registry.start()
+
+    async def start_serving(self) -> None:
+        await self.startup()
+        self.registry.start_background()
 
 
 @asynccontextmanager

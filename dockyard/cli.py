@@ -140,7 +140,8 @@ def main() -> None:
     default="host",
     envvar="DOCKYARD_URI_STYLE",
     show_default=True,
-    help="repositoryUri/proxyEndpoint form: the address clients use, or AWS's <acct>.dkr.ecr.<region>.amazonaws.com.",
+    help="repositoryUri/proxyEndpoint form: the address clients use, "
+    "or AWS's <acct>.dkr.ecr.<region>.amazonaws.com.",
 )
 @click.option(
     "--public-host", envvar="DOCKYARD_PUBLIC_HOST", help="host[:port] clients reach this server at."
@@ -157,7 +158,32 @@ def main() -> None:
     "--dev-accept-any-credentials",
     metavar="ACCOUNT_ID",
     envvar="DOCKYARD_DEV_ACCEPT_ANY_CREDENTIALS",
-    help="DEVELOPMENT ONLY: accept any (or no) credentials as the root of ACCOUNT_ID, like moto or LocalStack.",
+    help="DEVELOPMENT ONLY: accept any (or no) credentials as the root of ACCOUNT_ID, "
+    "like moto or LocalStack.",
+)
+@click.option(
+    "--job-concurrency",
+    default=2,
+    type=int,
+    envvar="DOCKYARD_JOB_CONCURRENCY",
+    show_default=True,
+    help="Background jobs run at once per server process.",
+)
+@click.option(
+    "--job-lease-seconds",
+    default=60.0,
+    type=float,
+    envvar="DOCKYARD_JOB_LEASE_SECONDS",
+    show_default=True,
+    help="How long a crashed node's job waits before another node takes it over.",
+)
+@click.option(
+    "--upload-max-age-hours",
+    default=168.0,
+    type=float,
+    envvar="DOCKYARD_UPLOAD_MAX_AGE_HOURS",
+    show_default=True,
+    help="Abandoned upload sessions older than this are purged.",
 )
 @click.option(
     "--log-level",
@@ -228,7 +254,8 @@ def _print_welcome(settings: Settings) -> None:
     url = f"http://{settings.host}:{settings.port}"
     click.echo(
         f"Dockyard {__version__} serving on {url} (data: {settings.data_dir})\n"
-        f"  create a repository:  aws ecr create-repository --endpoint-url {url} --repository-name hello-world\n"
+        f"  create a repository:  aws ecr create-repository --endpoint-url {url} "
+        "--repository-name hello-world\n"
         f"                        (or: dockyard repo create hello-world --data-dir {settings.data_dir})\n"
         f"  log in:               aws ecr get-login-password --endpoint-url {url} | "
         f"docker login --username AWS --password-stdin {addr}\n"
@@ -442,3 +469,53 @@ def _run(settings: Settings, action: Callable[[Any], Any]) -> None:
     except DomainError as e:
         click.echo(f"error: {e.message}", err=True)
         sys.exit(1)
+
+
+# -------------------------------------------------------------------- jobs
+@main.group()
+def jobs() -> None:
+    """Inspect the background job queue."""
+
+
+@jobs.command("list")
+@storage_options
+@click.option("--status", type=click.Choice(["queued", "running", "done", "failed"]))
+@click.option("--limit", default=50, show_default=True)
+def jobs_list(status: str | None, limit: int, **kwargs: Any) -> None:
+    """List recent jobs, newest first."""
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        for job in await app.registry.jobs.list(status, limit):
+            error = f"  error: {job.last_error}" if job.last_error else ""
+            click.echo(
+                f"{job.id}\t{job.kind}\t{job.status}\tattempts={job.attempts}\t{json.dumps(job.result)}{error}"
+            )
+
+    _run(settings, go)
+
+
+@main.command()
+@storage_options
+@click.option(
+    "--background", is_flag=True, help="Queue the scrub for a running server instead of running it here."
+)
+def scrub(background: bool, **kwargs: Any) -> None:
+    """Re-hash every stored blob and report any whose bytes do not match their digest."""
+    from dockyard.jobs import maintenance
+
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        if background:
+            job_id = await app.registry.jobs.enqueue(maintenance.SCRUB, {}, unique_key="scrub")
+            click.echo(f"queued scrub job {job_id}" if job_id else "a scrub is already queued or running")
+            return
+        result = await maintenance.scrub(app.registry, {})
+        click.echo(f"checked {result['checked']} blobs; {len(result['corrupt'])} corrupt")
+        for digest in result["corrupt"]:
+            click.echo(f"CORRUPT {digest}")
+        if result["corrupt"]:
+            sys.exit(2)
+
+    _run(settings, go)

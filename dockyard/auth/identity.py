@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.auth.principals import Principal
 from dockyard.core.errors import DomainError
@@ -95,7 +96,7 @@ class IdentityService:
             raise IdentityError(f"user {name!r} already exists in account {account_id}") from None
 
     async def _insert_user(
-        self, conn: sa.ext.asyncio.AsyncConnection, account_id: str, name: str, is_root: bool
+        self, conn: AsyncConnection, account_id: str, name: str, is_root: bool
     ) -> Principal:
         user_id = new_user_id()
         await conn.execute(

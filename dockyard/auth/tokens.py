@@ -46,7 +46,7 @@ class TokenSigner:
 
     @staticmethod
     def generate_key() -> str:
-        return OctKey.generate_key(256).as_dict()["k"]  # type: ignore[no-any-return]
+        return str(OctKey.generate_key(256).as_dict()["k"])
 
     @classmethod
     def from_secret(cls, secret: str, ttl_seconds: int) -> TokenSigner:

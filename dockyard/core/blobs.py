@@ -8,6 +8,7 @@ its digest is verified and its bytes are durable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from dockyard.core.digests import ALGORITHMS, new_hasher, parse_digest
 from dockyard.core.errors import (
     BlobUnknown,
     DigestInvalid,
+    DomainError,
     RangeInvalid,
     SizeInvalid,
     UploadUnknown,
@@ -35,6 +37,10 @@ from dockyard.store.meta.database import Database
 # hops are rare, small enough that memory stays flat whatever the blob size.
 BATCH = 2 * 1024 * 1024
 HASHER_CACHE_SIZE = 4096
+
+
+class BlobAlreadyLinked(DomainError):
+    """`complete(..., exclusive=True)` found the blob already in the repository."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,36 @@ class BlobService:
         )
         async with self.db.read() as conn:
             return {row.digest: row.size for row in await conn.execute(query)}
+
+    async def referenced(self, repository_id: int, digests: list[str]) -> set[str]:
+        """The digests some manifest (image) of the repository references."""
+        if not digests:
+            return set()
+        mb, m = t.manifest_blobs, t.manifests
+        query = (
+            sa.select(mb.c.digest)
+            .distinct()
+            .join(m, m.c.id == mb.c.manifest_id)
+            .where(m.c.repository_id == repository_id, mb.c.digest.in_(digests))
+        )
+        async with self.db.read() as conn:
+            return set((await conn.execute(query)).scalars())
+
+    async def referencing_manifests(self, repository_id: int, digests: list[str]) -> dict[str, bytes]:
+        """For each digest some manifest of the repository references, the newest such manifest's bytes."""
+        if not digests:
+            return {}
+        mb, m = t.manifest_blobs, t.manifests
+        newest = (
+            sa.select(mb.c.digest, sa.func.max(m.c.id).label("manifest_id"))
+            .join(m, m.c.id == mb.c.manifest_id)
+            .where(m.c.repository_id == repository_id, mb.c.digest.in_(digests))
+            .group_by(mb.c.digest)
+            .subquery()
+        )
+        query = sa.select(newest.c.digest, m.c.content).join(m, m.c.id == newest.c.manifest_id)
+        async with self.db.read() as conn:
+            return {row.digest: row.content for row in await conn.execute(query)}
 
     async def unlink(self, account_id: str, repo_name: str, digest: str) -> None:
         """Remove a blob from a repository; the bytes stay until garbage collection."""
@@ -202,6 +238,10 @@ class BlobService:
                 )
             return await self._append_locked(upload, body, expected_length)
 
+    async def append_bytes(self, repo: Repository, upload_id: str, data: bytes, start: int) -> Upload:
+        """Append one part held in memory (ECR's UploadLayerPart); `start` must be where the upload ends."""
+        return await self.append(repo, upload_id, _chunks(data), start, len(data))
+
     async def _append_locked(
         self, upload: Upload, body: AsyncIterator[bytes], expected_length: int | None
     ) -> Upload:
@@ -248,9 +288,20 @@ class BlobService:
         return hasher
 
     async def complete(
-        self, repo: Repository, upload_id: str, digest: str, body: AsyncIterator[bytes] | None = None
+        self,
+        repo: Repository,
+        upload_id: str,
+        digest: str,
+        body: AsyncIterator[bytes] | None = None,
+        *,
+        exclusive: bool = False,
     ) -> BlobInfo:
-        """Take the last chunk (if any), verify the digest, publish the blob."""
+        """Take the last chunk (if any), verify the digest, publish the blob.
+
+        With `exclusive`, a repository that already holds the blob gets BlobAlreadyLinked
+        (ECR's LayerAlreadyExistsException) instead of a no-op link; the upload is consumed
+        either way.
+        """
         expected = parse_digest(digest)
         async with self._lock(upload_id):
             upload = await self.get_upload(repo, upload_id)
@@ -269,11 +320,27 @@ class BlobService:
                     {"expected": digest, "actual": actual},
                 )
             await self.store.commit_upload(upload.id, digest, upload.size)
+            linked_before = False
             async with self.db.write() as conn:
-                await self._link(conn, repo.id, digest, upload.size)
+                if exclusive:
+                    linked_before = await self._is_linked(conn, repo.id, digest)
+                if not linked_before:
+                    await self._link(conn, repo.id, digest, upload.size)
                 await conn.execute(t.uploads.delete().where(t.uploads.c.id == upload.id))
             self._forget(upload.id)
+        if linked_before:
+            raise BlobAlreadyLinked(
+                f"blob {digest} is already in repository '{repo.name}'", {"digest": digest}
+            )
         return BlobInfo(digest, upload.size)
+
+    @staticmethod
+    async def _is_linked(conn: AsyncConnection, repository_id: int, digest: str) -> bool:
+        rb = t.repository_blobs
+        found = await conn.scalar(
+            sa.select(rb.c.digest).where(rb.c.repository_id == repository_id, rb.c.digest == digest)
+        )
+        return found is not None
 
     async def put_monolithic(self, repo: Repository, digest: str, body: AsyncIterator[bytes]) -> BlobInfo:
         """Single-request upload (POST ?digest=): no session row unless it succeeds."""
@@ -319,6 +386,13 @@ class BlobService:
         return self.store.local_path(digest)
 
 
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    """In-memory bytes as a request-body-like stream, one hashing batch at a time."""
+    view = memoryview(data)
+    for offset in range(0, len(view), BATCH):
+        yield bytes(view[offset : offset + BATCH])
+
+
 async def pump(body: AsyncIterator[bytes], write: Any, hasher: Any) -> int:
     """Copy a request body to storage while hashing it, one batch in flight at a time.
 
@@ -352,8 +426,6 @@ async def pump(body: AsyncIterator[bytes], write: Any, hasher: Any) -> int:
     finally:
         if pending is not None and not pending.done():
             pending.cancel()
-            try:
+            with contextlib.suppress(BaseException):
                 await pending
-            except BaseException:
-                pass
     return total

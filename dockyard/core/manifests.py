@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dockyard.core.digests import digest_bytes, is_digest, parse_digest
 from dockyard.core.errors import (
     DigestInvalid,
+    DomainError,
     ManifestBlobUnknown,
     ManifestTooLarge,
     ManifestUnknown,
@@ -28,6 +29,31 @@ from dockyard.core.names import validate_tag
 from dockyard.core.repositories import Repository, RepositoryService, not_found
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
+
+
+class LayersUnknown(ManifestBlobUnknown):
+    """Blobs (config, layers) a manifest names are not in the repository; `missing` lists them all."""
+
+    def __init__(self, message: str, missing: list[str]) -> None:
+        super().__init__(message, {"digest": missing[0]})
+        self.missing = missing
+
+
+class ChildManifestsUnknown(ManifestBlobUnknown):
+    """Manifests an index names are not in the repository; `missing` lists them all."""
+
+    def __init__(self, message: str, missing: list[str]) -> None:
+        super().__init__(message, {"digest": missing[0]})
+        self.missing = missing
+
+
+class ManifestUnchanged(DomainError):
+    """A push with `refuse_unchanged` that would neither add the manifest nor move a tag."""
+
+    def __init__(self, digest: str, tags: list[str]) -> None:
+        super().__init__(f"manifest {digest} is already stored with tags {tags}")
+        self.digest = digest
+        self.tags = tags
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +160,14 @@ class ManifestService:
         body: bytes,
         content_type: str | None,
         extra_tags: list[str] | None = None,
+        *,
+        refuse_unchanged: bool = False,
     ) -> PushResult:
+        """Store a manifest and move its tags, in one transaction.
+
+        `refuse_unchanged` (ECR's PutImage) raises ManifestUnchanged when the manifest is
+        already stored and every tag already points at it; the /v2/ door accepts such re-pushes.
+        """
         if len(body) > MAX_MANIFEST_BYTES:
             raise ManifestTooLarge(
                 f"manifest is {len(body)} bytes; the limit is {MAX_MANIFEST_BYTES} (4 MiB)"
@@ -159,8 +192,11 @@ class ManifestService:
         async with self.db.write() as conn:
             await self._check_references(conn, repo, parsed.blob_refs, parsed.child_refs)
             manifest_id, created = await self._upsert_manifest(conn, repo, digest, body, parsed)
+            moved = False
             for tag in tags:
-                await self._move_tag(conn, repo, tag, manifest_id, digest)
+                moved = await self._move_tag(conn, repo, tag, manifest_id, digest) or moved
+            if refuse_unchanged and not created and not moved:
+                raise ManifestUnchanged(digest, tags)
         return PushResult(digest, parsed.media_type, parsed.subject, tags, created)
 
     async def _check_references(
@@ -180,10 +216,10 @@ class ManifestService:
             )
             missing = sorted(wanted_blobs - found)
             if missing:
-                raise ManifestBlobUnknown(
+                raise LayersUnknown(
                     f"the manifest references blob {missing[0]}, which is not in repository '{repo.name}'; "
                     "push the blob first",
-                    {"digest": missing[0]},
+                    missing,
                 )
         if child_refs:
             found = set(
@@ -197,10 +233,10 @@ class ManifestService:
             )
             missing = sorted(set(child_refs) - found)
             if missing:
-                raise ManifestBlobUnknown(
+                raise ChildManifestsUnknown(
                     f"the index references manifest {missing[0]}, which is not in repository '{repo.name}'; "
                     "push the child manifests first",
-                    {"digest": missing[0]},
+                    missing,
                 )
 
     async def _upsert_manifest(
@@ -246,12 +282,13 @@ class ManifestService:
 
     async def _move_tag(
         self, conn: AsyncConnection, repo: Repository, tag: str, manifest_id: int, digest: str
-    ) -> None:
+    ) -> bool:
+        """Point `tag` at the manifest; False when it already did."""
         current = await conn.scalar(
             sa.select(t.tags.c.manifest_id).where(t.tags.c.repository_id == repo.id, t.tags.c.name == tag)
         )
         if current == manifest_id:
-            return
+            return False
         if current is not None:
             if tag_is_immutable(repo, tag):
                 raise TagImmutable(
@@ -269,6 +306,7 @@ class ManifestService:
                     repository_id=repo.id, name=tag, manifest_id=manifest_id, updated_at=t.now()
                 )
             )
+        return True
 
     # ---------------------------------------------------------------- deletes
     async def delete(self, account_id: str, repo_name: str, reference: str) -> None:
@@ -373,9 +411,12 @@ def pick_platform_child(content: bytes, accepted: set[str]) -> str | None:
         return None
     for entry in doc.get("manifests", []):
         platform = entry.get("platform") or {}
-        if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
-            if entry.get("mediaType") in accepted:
-                return str(entry.get("digest"))
+        if (
+            platform.get("os") == "linux"
+            and platform.get("architecture") == "amd64"
+            and entry.get("mediaType") in accepted
+        ):
+            return str(entry.get("digest"))
     return None
 
 

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from dockyard.auth.identity import IdentityService
 from dockyard.auth.tokens import TokenSigner
 from dockyard.config import Settings
 from dockyard.core.blobs import BlobService
-from dockyard.core.errors import RepositoryNotFound
+from dockyard.core.errors import RepositoryAlreadyExists, RepositoryNotFound
 from dockyard.core.manifests import ManifestService
-from dockyard.core.repositories import Repository, RepositoryService
+from dockyard.core.repositories import Repository, RepositoryService, default_kms_key
+from dockyard.core.templates import CREATE_ON_PUSH, TemplateService
+from dockyard.jobs.queue import JobQueue, Leases
+from dockyard.jobs.scheduler import Periodic, Scheduler
+from dockyard.jobs.worker import Worker
 from dockyard.store.blobs.base import BlobStore
 from dockyard.store.blobs.filesystem import FilesystemBlobStore
 from dockyard.store.meta.database import Database
+
+# Names this process in job leases: host, pid and a random part (pids repeat across restarts).
+NODE_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -25,7 +36,11 @@ class Registry:
     blobs: BlobService
     manifests: ManifestService
     identity: IdentityService
+    jobs: JobQueue
+    leases: Leases
     tokens: TokenSigner | None = None  # set by `start()`: its key lives in the database
+    worker: Worker | None = None
+    scheduler: Scheduler | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Registry:
@@ -40,6 +55,8 @@ class Registry:
             blobs=BlobService(db, store, repositories),
             manifests=ManifestService(db, repositories),
             identity=IdentityService(db),
+            jobs=JobQueue(db, NODE_ID),
+            leases=Leases(db, NODE_ID),
         )
 
     async def start(self) -> None:
@@ -51,23 +68,76 @@ class Registry:
         secret = await get_or_create(self.db, "keys", "token-signing", TokenSigner.generate_key)
         self.tokens = TokenSigner.from_secret(secret, self.settings.token_ttl)
 
+    def start_background(self) -> None:
+        """Run jobs and the periodic scheduler in this process (server processes only)."""
+        from dockyard.jobs import maintenance
+
+        self.worker = Worker(
+            self.jobs,
+            maintenance.handlers(self),
+            concurrency=self.settings.job_concurrency,
+            lease_seconds=self.settings.job_lease_seconds,
+        )
+        self.worker.start()
+        self.scheduler = Scheduler(
+            self.db,
+            self.jobs,
+            self.leases,
+            [
+                Periodic(
+                    maintenance.PURGE_UPLOADS, 3600, {"max_age_hours": self.settings.upload_max_age_hours}
+                )
+            ],
+        )
+        self.scheduler.start()
+
+    async def enqueue(self, kind: str, payload: dict[str, Any], **kwargs: Any) -> int | None:
+        job_id = await self.jobs.enqueue(kind, payload, **kwargs)
+        if self.worker is not None:
+            self.worker.wake()
+        return job_id
+
     async def repository_for_push(self, account_id: str, name: str) -> Repository:
-        """The target of a push; created on the spot when create-on-push is enabled."""
+        """The target of a push; created on the spot when a repository creation template with
+        CREATE_ON_PUSH covers the name (with the template's settings), or when the server runs
+        with --create-on-push (with defaults)."""
         try:
             return await self.repositories.get(account_id, name)
         except RepositoryNotFound as e:
-            if not self.settings.create_on_push:
+            template = await TemplateService(self.db).match(account_id, name, CREATE_ON_PUSH)
+            if template is None and not self.settings.create_on_push:
                 e.message += (
                     f". Create it first (`aws ecr create-repository --repository-name {name}` or "
-                    f"`dockyard repo create {name}`), or start the server with --create-on-push."
+                    f"`dockyard repo create {name}`), add a repository creation template with "
+                    "CREATE_ON_PUSH, or start the server with --create-on-push."
                 )
                 raise
         try:
-            return await self.repositories.create(account_id, name)
-        except Exception:
+            if template is None:
+                return await self.repositories.create(account_id, name)
+            return await self.repositories.create(
+                account_id,
+                name,
+                tag_mutability=template.image_tag_mutability,
+                tag_mutability_exclusions=template.exclusions,
+                encryption_type=template.encryption_type,
+                kms_key=(
+                    None
+                    if template.encryption_type == "AES256"
+                    else template.kms_key or default_kms_key(account_id, self.settings.region)
+                ),
+                resource_tags=template.resource_tags,
+                policy=template.repository_policy,
+                lifecycle_policy=template.lifecycle_policy,
+            )
+        except RepositoryAlreadyExists:
             return await self.repositories.get(account_id, name)  # created concurrently
 
     async def close(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        if self.worker is not None:
+            await self.worker.stop()
         await self.db.close()
 
 

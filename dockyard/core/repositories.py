@@ -1,4 +1,4 @@
-"""Repositories: created before a push (as in ECR), listed, looked up, deleted."""
+"""Repositories: created before a push (as in ECR), listed, looked up, updated, deleted."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from dockyard.core.errors import RepositoryAlreadyExists, RepositoryNotEmpty, RepositoryNotFound
+from dockyard.core.errors import (
+    DomainError,
+    RepositoryAlreadyExists,
+    RepositoryNotEmpty,
+    RepositoryNotFound,
+)
 from dockyard.core.names import validate_repository_name
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
@@ -43,6 +48,64 @@ class Repository:
         )
 
 
+MUTABILITY_MODES = ("MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
+EXCLUSION_MODES = ("IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
+ENCRYPTION_TYPES = ("AES256", "KMS", "KMS_DSSE")
+
+
+class InvalidRepositorySetting(DomainError):
+    """A repository setting ECR refuses (mutability vs. exclusion filters, encryption)."""
+
+
+def check_mutability(mode: str, exclusions: list[dict[str, str]] | None) -> list[dict[str, str]] | None:
+    """ECR's pairing rule: exclusion filters go with (and only with) the *_WITH_EXCLUSION modes.
+
+    Returns the filters to store (None for the plain modes).
+    """
+    if mode not in MUTABILITY_MODES:
+        raise InvalidRepositorySetting(
+            f"Invalid parameter at 'imageTagMutability' failed to satisfy constraint: "
+            f"'Member must satisfy enum value set: [{', '.join(MUTABILITY_MODES)}]'"
+        )
+    if mode in EXCLUSION_MODES and not exclusions:
+        raise InvalidRepositorySetting(
+            "Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to satisfy constraint: "
+            f"'ImageTagMutabilityExclusionFilters can't be null when imageTagMutability is set as {mode}'"
+        )
+    if mode not in EXCLUSION_MODES and exclusions:
+        raise InvalidRepositorySetting(
+            "Invalid parameter at 'imageTagMutabilityExclusionFilters' failed to satisfy constraint: "
+            f"'ImageTagMutabilityExclusionFilters must be null when imageTagMutability is set as {mode}'"
+        )
+    if not exclusions:
+        return None
+    return [{"filterType": f.get("filterType", "WILDCARD"), "filter": f["filter"]} for f in exclusions]
+
+
+def default_kms_key(account_id: str, region: str) -> str:
+    """The AWS managed key ECR uses for KMS encryption when no key is named."""
+    return f"arn:aws:kms:{region}:{account_id}:alias/aws/ecr"
+
+
+def check_encryption(
+    encryption_type: str, kms_key: str | None, account_id: str, region: str
+) -> tuple[str, str | None]:
+    """(encryptionType, kmsKey) to record: AES256 carries no key; KMS defaults to aws/ecr."""
+    if encryption_type not in ENCRYPTION_TYPES:
+        raise InvalidRepositorySetting(
+            "Invalid parameter at 'encryptionConfiguration.encryptionType' failed to satisfy constraint: "
+            f"'Member must satisfy enum value set: [{', '.join(ENCRYPTION_TYPES)}]'"
+        )
+    if encryption_type == "AES256":
+        if kms_key:
+            raise InvalidRepositorySetting(
+                "Invalid parameter at 'encryptionConfiguration' failed to satisfy constraint: "
+                "'KMS key is not supported for encryption type AES256'"
+            )
+        return encryption_type, None
+    return encryption_type, kms_key or default_kms_key(account_id, region)
+
+
 def not_found(account_id: str, name: str) -> RepositoryNotFound:
     # ECR's exact wording, which both doors return.
     return RepositoryNotFound(
@@ -68,6 +131,9 @@ class RepositoryService:
         encryption_type: str = "AES256",
         kms_key: str | None = None,
         conn: AsyncConnection | None = None,
+        resource_tags: dict[str, str] | None = None,
+        policy: str | None = None,
+        lifecycle_policy: str | None = None,
     ) -> Repository:
         validate_repository_name(name)
         values = {
@@ -79,21 +145,28 @@ class RepositoryService:
             "scan_on_push": scan_on_push,
             "encryption_type": encryption_type,
             "kms_key": kms_key,
+            "policy": policy or None,
+            "lifecycle_policy": lifecycle_policy or None,
         }
         if conn is not None:
-            return await self._insert(conn, values)
+            return await self._insert(conn, values, resource_tags)
         try:
             async with self.db.write() as wconn:
-                return await self._insert(wconn, values)
+                return await self._insert(wconn, values, resource_tags)
         except IntegrityError:
             raise RepositoryAlreadyExists(
                 f"The repository with name '{name}' already exists in the registry with id '{account_id}'"
             ) from None
 
-    async def _insert(self, conn: AsyncConnection, values: dict[str, Any]) -> Repository:
+    async def _insert(
+        self, conn: AsyncConnection, values: dict[str, Any], resource_tags: dict[str, str] | None = None
+    ) -> Repository:
         await self.ensure_account(conn, values["account_id"])
         result = await conn.execute(t.repositories.insert().values(**values).returning(t.repositories))
-        return Repository.from_row(result.one())
+        repo = Repository.from_row(result.one())
+        for key, value in (resource_tags or {}).items():
+            await conn.execute(t.repository_tags.insert().values(repository_id=repo.id, key=key, value=value))
+        return repo
 
     async def get(self, account_id: str, name: str, conn: AsyncConnection | None = None) -> Repository:
         query = sa.select(t.repositories).where(
@@ -120,6 +193,41 @@ class RepositoryService:
             query = query.limit(limit)
         async with self.db.read() as conn:
             return list((await conn.execute(query)).scalars())
+
+    async def page(self, account_id: str, after: str | None, limit: int) -> list[Repository]:
+        """Up to ``limit`` repositories of the account, by name, after the name ``after``."""
+        query = (
+            sa.select(t.repositories)
+            .where(t.repositories.c.account_id == account_id)
+            .order_by(t.repositories.c.name)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(t.repositories.c.name > after)
+        async with self.db.read() as conn:
+            return [Repository.from_row(r) for r in await conn.execute(query)]
+
+    async def set_tag_mutability(
+        self, account_id: str, name: str, mode: str, exclusions: list[dict[str, str]] | None
+    ) -> Repository:
+        exclusions = check_mutability(mode, exclusions)
+        return await self._update(account_id, name, tag_mutability=mode, tag_mutability_exclusions=exclusions)
+
+    async def set_scan_on_push(self, account_id: str, name: str, scan_on_push: bool) -> Repository:
+        return await self._update(account_id, name, scan_on_push=scan_on_push)
+
+    async def _update(self, account_id: str, name: str, **values: Any) -> Repository:
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                t.repositories.update()
+                .where(t.repositories.c.account_id == account_id, t.repositories.c.name == name)
+                .values(**values)
+                .returning(t.repositories)
+            )
+            row = result.first()
+        if row is None:
+            raise not_found(account_id, name)
+        return Repository.from_row(row)
 
     async def list(self, account_id: str, names: list[str] | None = None) -> list[Repository]:
         query = (
@@ -159,5 +267,6 @@ class RepositoryService:
                 t.repository_blobs.delete().where(t.repository_blobs.c.repository_id == repo.id)
             )
             await conn.execute(t.uploads.delete().where(t.uploads.c.repository_id == repo.id))
+            await conn.execute(t.repository_tags.delete().where(t.repository_tags.c.repository_id == repo.id))
             await conn.execute(t.repositories.delete().where(t.repositories.c.id == repo.id))
             return repo

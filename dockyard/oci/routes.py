@@ -17,6 +17,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.types import Receive, Scope, Send
 
 from dockyard.addresses import account_for_host
+from dockyard.core.account_settings import blob_mounting_enabled
 from dockyard.core.errors import DomainError, ManifestTooLarge, RangeInvalid, SizeInvalid, UploadInvalid
 from dockyard.core.manifests import is_index, pick_platform_child, referrers_index
 from dockyard.core.media_types import MAX_MANIFEST_BYTES, OCI_INDEX
@@ -269,7 +270,8 @@ class OciApp:
         account = self.account(request)
         repo = await self.registry.repository_for_push(account, route.name)
         mount = params.get("mount")
-        if mount:
+        # ECR mounts only when the account enabled BLOB_MOUNTING; otherwise the client uploads.
+        if mount and await blob_mounting_enabled(self.registry.db, account):
             info = await self.registry.blobs.mount(repo, mount, params.get("from"))
             if info is not None:
                 return _blob_created(route.name, info.digest)

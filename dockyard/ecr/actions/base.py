@@ -82,7 +82,7 @@ _DEFAULT_CODES: dict[type[de.DomainError], str] = {
 
 def to_ecr_error(err: de.DomainError) -> EcrError:
     for cls in type(err).__mro__:
-        code = _DEFAULT_CODES.get(cls)  # type: ignore[arg-type]
+        code = _DEFAULT_CODES.get(cls)
         if code is not None:
             return EcrError(code, err.message)
     return EcrError("InvalidParameterException", err.message)

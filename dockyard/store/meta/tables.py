@@ -147,6 +147,8 @@ blobs = sa.Table(
     sa.Column("digest", sa.String(200), primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # Where the blob store keeps the bytes (a CAS path on disk, an object key in S3).
+    sa.Column("storage_key", sa.String(512), nullable=True),
 )
 
 # Which repository may read which blob (pushed into it or mounted).
@@ -226,6 +228,46 @@ uploads = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # The blob store's own record of the session (S3 multipart id and parts), so any node can continue it.
+    sa.Column("store_state", sa.JSON, nullable=True),
+)
+
+# Durable background work (scans, lifecycle, GC, replication), claimed by any node.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # queued, running, done, failed
+    # Only one queued-or-running job per key (a repository's lifecycle run, an image's scan...).
+    sa.Column("unique_key", sa.String(512), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_attempts", sa.Integer, nullable=False, server_default="5"),
+    sa.Column("run_after", UTCDateTime, nullable=False),
+    sa.Column("locked_by", sa.String(128), nullable=True),
+    sa.Column("lease_until", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_jobs_claim", "status", "run_after"),
+    sa.Index(
+        "uq_jobs_active_unique_key",
+        "unique_key",
+        unique=True,
+        sqlite_where=sa.text("status IN ('queued', 'running')"),
+        postgresql_where=sa.text("status IN ('queued', 'running')"),
+    ),
+)
+
+# Named leases: at most one holder at a time (singleton workers such as GC), expiring if it dies.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
 )
 
 # Server-wide key/value settings (signing keys, account settings...).

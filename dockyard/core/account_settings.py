@@ -1,0 +1,87 @@
+"""Per-account settings (GetAccountSetting / PutAccountSetting), with ECR's names and defaults.
+
+* ``BASIC_SCAN_TYPE_VERSION``: ``AWS_NATIVE`` (the Clair-based version is unsupported since
+  2025-10-01, so it is the only value and the default).
+* ``REGISTRY_POLICY_SCOPE``: ``V1`` or ``V2``; new registries get ``V2``.
+* ``BLOB_MOUNTING``: ``ENABLED`` or ``DISABLED``; off until the account turns it on, as in ECR
+  (a ``/v2/`` mount request then starts an ordinary upload session).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from dockyard.core.errors import DomainError
+from dockyard.store.meta import tables as t
+from dockyard.store.meta.database import Database
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    name: str
+    default: str
+    allowed: tuple[str, ...]
+
+
+SETTINGS: dict[str, SettingSpec] = {
+    spec.name: spec
+    for spec in (
+        SettingSpec("BASIC_SCAN_TYPE_VERSION", "AWS_NATIVE", ("AWS_NATIVE",)),
+        SettingSpec("REGISTRY_POLICY_SCOPE", "V2", ("V1", "V2")),
+        SettingSpec("BLOB_MOUNTING", "DISABLED", ("ENABLED", "DISABLED")),
+    )
+}
+
+
+class InvalidSetting(DomainError):
+    """An unknown setting name, or a value the setting does not take."""
+
+
+def spec_for(name: str) -> SettingSpec:
+    spec = SETTINGS.get(name)
+    if spec is None:
+        raise InvalidSetting(
+            f"1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: "
+            f"Member must satisfy enum value set: [{', '.join(SETTINGS)}]"
+        )
+    return spec
+
+
+def check_value(spec: SettingSpec, value: str) -> str:
+    if value not in spec.allowed:
+        raise InvalidSetting(
+            f"1 validation error detected: Value '{value}' at 'value' failed to satisfy constraint: "
+            f"Member must satisfy enum value set: [{', '.join(spec.allowed)}] for setting {spec.name}"
+        )
+    return value
+
+
+async def get(db: Database, account_id: str, name: str) -> str:
+    """The value in force: the stored one, else ECR's default."""
+    spec = spec_for(name)
+    s = t.account_settings
+    async with db.read() as conn:
+        value = await conn.scalar(
+            sa.select(s.c.value).where(s.c.account_id == account_id, s.c.name == spec.name)
+        )
+    return str(value) if value is not None else spec.default
+
+
+async def put(db: Database, account_id: str, name: str, value: str) -> str:
+    spec = spec_for(name)
+    check_value(spec, value)
+    s = t.account_settings
+    async with db.write() as conn:
+        await conn.execute(db.insert_ignore(t.accounts).values(id=account_id, created_at=t.now()))
+        result = await conn.execute(
+            s.update().where(s.c.account_id == account_id, s.c.name == spec.name).values(value=value)
+        )
+        if not result.rowcount:
+            await conn.execute(s.insert().values(account_id=account_id, name=spec.name, value=value))
+    return value
+
+
+async def blob_mounting_enabled(db: Database, account_id: str) -> bool:
+    return await get(db, account_id, "BLOB_MOUNTING") == "ENABLED"

@@ -1,0 +1,569 @@
+"""Images as ECR sees them: manifests with their tags, listed, described, fetched and deleted
+by image ids (tag and/or digest).
+
+Everything here reads and writes the same tables as `ManifestService`, so what one door
+pushes the other sees at once. Each page is a fixed number of queries (no per-image
+lookups); batch operations resolve all their ids together.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dockyard.core.digests import parse_digest
+from dockyard.core.errors import DigestInvalid, TagInvalid
+from dockyard.core.manifests import delete_manifest_rows
+from dockyard.core.media_types import INDEXES
+from dockyard.core.names import validate_tag
+from dockyard.core.repositories import Repository, RepositoryService
+from dockyard.store.meta import tables as t
+from dockyard.store.meta.database import Database
+
+# ECR refreshes lastRecordedPullTime "at least once every 24 hours"; we record a pull when
+# the stored time is older than this, so pulls cost one UPDATE per image per interval.
+PULL_TIME_RESOLUTION = timedelta(minutes=5)
+
+# ECR's failure codes and reasons for batch operations (ImageFailureCode).
+MISSING_DIGEST_AND_TAG = "MissingDigestAndTag"
+INVALID_IMAGE_DIGEST = "InvalidImageDigest"
+INVALID_IMAGE_TAG = "InvalidImageTag"
+IMAGE_NOT_FOUND = "ImageNotFound"
+TAG_DOES_NOT_MATCH_DIGEST = "ImageTagDoesNotMatchDigest"
+REFERENCED_BY_MANIFEST_LIST = "ImageReferencedByManifestList"
+
+REASONS = {
+    MISSING_DIGEST_AND_TAG: "Invalid request parameters: both tag and digest cannot be null",
+    INVALID_IMAGE_DIGEST: (
+        "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'"
+    ),
+    INVALID_IMAGE_TAG: (
+        "Invalid request parameters: image tag should satisfy the regex '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}'"
+    ),
+    IMAGE_NOT_FOUND: "Requested image not found",
+    TAG_DOES_NOT_MATCH_DIGEST: "Invalid request parameters: given tag does not map to the given digest",
+}
+
+_ECR_DIGEST_RE = re.compile(r"^[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+$")
+
+TAGGED, UNTAGGED, ANY = "TAGGED", "UNTAGGED", "ANY"
+
+
+# ------------------------------------------------------------------------------ values
+@dataclass(frozen=True, slots=True)
+class ImageId:
+    """One entry of an ECR `imageIds` list, as the caller wrote it."""
+
+    digest: str | None = None
+    tag: str | None = None
+
+    @classmethod
+    def from_params(cls, value: dict[str, Any]) -> ImageId:
+        return cls(value.get("imageDigest"), value.get("imageTag"))
+
+    def to_params(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        if self.digest is not None:
+            out["imageDigest"] = self.digest
+        if self.tag is not None:
+            out["imageTag"] = self.tag
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ImageFailure:
+    image_id: ImageId
+    code: str
+    reason: str
+
+    def to_params(self) -> dict[str, Any]:
+        return {"imageId": self.image_id.to_params(), "failureCode": self.code, "failureReason": self.reason}
+
+
+def failure(image_id: ImageId, code: str, reason: str | None = None) -> ImageFailure:
+    return ImageFailure(image_id, code, reason or REASONS[code])
+
+
+@dataclass(slots=True)
+class ImageInfo:
+    """What DescribeImages reports about one manifest."""
+
+    id: int
+    digest: str
+    media_type: str
+    config_media_type: str | None
+    artifact_type: str | None
+    subject_digest: str | None
+    size: int
+    pushed_at: datetime
+    last_pulled_at: datetime | None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ListedId:
+    manifest_id: int
+    digest: str
+    tag: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedImage:
+    """One BatchGetImage hit: the requested id (completed with the digest) and the stored bytes."""
+
+    image_id: ImageId
+    manifest_id: int
+    digest: str
+    media_type: str
+    content: bytes
+    by_tag: bool = False  # asked for by tag alone (ECR converts formats only then)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageReferrer:
+    digest: str
+    media_type: str
+    artifact_type: str | None
+    size: int
+    annotations: dict[str, str] | None
+
+
+@dataclass
+class DeleteResult:
+    deleted: list[ImageId] = field(default_factory=list)
+    failures: list[ImageFailure] = field(default_factory=list)
+
+
+@dataclass
+class _Resolved:
+    """The outcome of resolving image ids against one repository."""
+
+    manifests: dict[int, Any]  # id -> manifest row
+    by_digest: dict[str, int]  # digest -> manifest id
+    by_tag: dict[str, int]  # tag -> manifest id
+    hits: list[tuple[ImageId, int]]  # ids that name a stored image, in request order
+    failures: list[ImageFailure]
+
+
+def check_image_id(image_id: ImageId) -> ImageFailure | None:
+    """The failure ECR reports for a malformed id, if any."""
+    if image_id.digest is None and image_id.tag is None:
+        return failure(image_id, MISSING_DIGEST_AND_TAG)
+    if image_id.digest is not None:
+        if not _ECR_DIGEST_RE.match(image_id.digest):
+            return failure(image_id, INVALID_IMAGE_DIGEST)
+        try:
+            parse_digest(image_id.digest)
+        except DigestInvalid:
+            return failure(image_id, INVALID_IMAGE_DIGEST)
+    if image_id.tag is not None:
+        try:
+            validate_tag(image_id.tag)
+        except TagInvalid:
+            return failure(image_id, INVALID_IMAGE_TAG)
+    return None
+
+
+def dedupe(ids: Iterable[ImageId]) -> list[ImageId]:
+    seen: set[ImageId] = set()
+    out = []
+    for image_id in ids:
+        if image_id not in seen:
+            seen.add(image_id)
+            out.append(image_id)
+    return out
+
+
+def _image_size(m: sa.Table) -> sa.ColumnElement[Any]:
+    """imageSizeInBytes: the layers' total; for an index, the largest child in the repository."""
+    child = t.manifests.alias("child")
+    mc = t.manifest_children
+    largest_child = (
+        sa.select(sa.func.max(child.c.image_size))
+        .select_from(
+            mc.join(
+                child,
+                sa.and_(child.c.repository_id == mc.c.repository_id, child.c.digest == mc.c.child_digest),
+            )
+        )
+        .where(mc.c.parent_id == m.c.id)
+        .scalar_subquery()
+    )
+    return sa.case(
+        (m.c.media_type.in_(sorted(INDEXES)), sa.func.coalesce(largest_child, 0)), else_=m.c.image_size
+    ).label("size")
+
+
+def _tag_filter(m: sa.Table, tag_status: str) -> sa.ColumnElement[bool] | None:
+    has_tag = sa.exists().where(t.tags.c.manifest_id == m.c.id)
+    if tag_status == TAGGED:
+        return has_tag
+    if tag_status == UNTAGGED:
+        return ~has_tag
+    return None
+
+
+# ------------------------------------------------------------------------------ service
+class ImageService:
+    def __init__(self, db: Database, repositories: RepositoryService) -> None:
+        self.db = db
+        self.repositories = repositories
+
+    # ------------------------------------------------------------ DescribeImages
+    async def describe_page(
+        self, account_id: str, repo_name: str, tag_status: str, after_id: int | None, limit: int
+    ) -> tuple[Repository, list[ImageInfo], bool]:
+        """One page of images in push order (manifest id); True when more follow."""
+        m = t.manifests
+        query = self._info_query().where(m.c.repository_id == sa.bindparam("repo_id"))
+        condition = _tag_filter(m, tag_status)
+        if condition is not None:
+            query = query.where(condition)
+        if after_id is not None:
+            query = query.where(m.c.id > after_id)
+        query = query.order_by(m.c.id).limit(limit + 1)
+        async with self.db.read() as conn:
+            repo = await self.repositories.get(account_id, repo_name, conn)
+            rows = (await conn.execute(query, {"repo_id": repo.id})).all()
+            more = len(rows) > limit
+            infos = [self._info(row) for row in rows[:limit]]
+            await self._fill_tags(conn, infos)
+        return repo, infos, more
+
+    async def describe_ids(
+        self, account_id: str, repo_name: str, ids: Sequence[ImageId]
+    ) -> tuple[Repository, list[ImageInfo], list[ImageFailure]]:
+        """The images the ids name, each once, in request order, and the ids that name none."""
+        async with self.db.read() as conn:
+            repo = await self.repositories.get(account_id, repo_name, conn)
+            resolved = await self._resolve(conn, repo, ids, with_content=False)
+            wanted = list(dict.fromkeys(mid for _, mid in resolved.hits))
+            infos: list[ImageInfo] = []
+            if wanted:
+                m = t.manifests
+                rows = (await conn.execute(self._info_query().where(m.c.id.in_(wanted)))).all()
+                by_id = {row.id: self._info(row) for row in rows}
+                infos = [by_id[mid] for mid in wanted if mid in by_id]
+                await self._fill_tags(conn, infos)
+        return repo, infos, resolved.failures
+
+    @staticmethod
+    def _info_query() -> sa.Select[Any]:
+        m = t.manifests
+        return sa.select(
+            m.c.id,
+            m.c.digest,
+            m.c.media_type,
+            m.c.config_media_type,
+            m.c.artifact_type,
+            m.c.subject_digest,
+            m.c.pushed_at,
+            m.c.last_pulled_at,
+            _image_size(m),
+        )
+
+    @staticmethod
+    def _info(row: sa.Row[Any]) -> ImageInfo:
+        return ImageInfo(
+            id=row.id,
+            digest=row.digest,
+            media_type=row.media_type,
+            config_media_type=row.config_media_type,
+            artifact_type=row.artifact_type,
+            subject_digest=row.subject_digest,
+            size=int(row.size or 0),
+            pushed_at=row.pushed_at,
+            last_pulled_at=row.last_pulled_at,
+        )
+
+    @staticmethod
+    async def _fill_tags(conn: AsyncConnection, infos: list[ImageInfo]) -> None:
+        if not infos:
+            return
+        by_id = {info.id: info for info in infos}
+        rows = await conn.execute(
+            sa.select(t.tags.c.manifest_id, t.tags.c.name)
+            .where(t.tags.c.manifest_id.in_(list(by_id)))
+            .order_by(t.tags.c.name)
+        )
+        for row in rows:
+            by_id[row.manifest_id].tags.append(row.name)
+
+    # ------------------------------------------------------------ ListImages
+    async def list_page(
+        self,
+        account_id: str,
+        repo_name: str,
+        tag_status: str,
+        after: tuple[int, str | None] | None,
+        limit: int,
+    ) -> tuple[list[ListedId], bool]:
+        """One page of (digest, tag) pairs: one per tag, one digest-only entry per untagged image."""
+        m, tg = t.manifests, t.tags
+        if tag_status == TAGGED:
+            source = m.join(tg, tg.c.manifest_id == m.c.id)
+        else:
+            source = m.outerjoin(tg, tg.c.manifest_id == m.c.id)
+        query = (
+            sa.select(m.c.id, m.c.digest, tg.c.name)
+            .select_from(source)
+            .where(m.c.repository_id == sa.bindparam("repo_id"))
+        )
+        if tag_status == UNTAGGED:
+            query = query.where(tg.c.name.is_(None))
+        if after is not None:
+            after_id, after_tag = after
+            if after_tag is None:
+                query = query.where(m.c.id > after_id)
+            else:
+                query = query.where(
+                    sa.or_(m.c.id > after_id, sa.and_(m.c.id == after_id, tg.c.name > after_tag))
+                )
+        query = query.order_by(m.c.id, tg.c.name).limit(limit + 1)
+        async with self.db.read() as conn:
+            repo = await self.repositories.get(account_id, repo_name, conn)
+            rows = (await conn.execute(query, {"repo_id": repo.id})).all()
+        items = [ListedId(row.id, row.digest, row.name) for row in rows[:limit]]
+        return items, len(rows) > limit
+
+    # ------------------------------------------------------------ BatchGetImage
+    async def batch_get(
+        self, account_id: str, repo_name: str, ids: Sequence[ImageId]
+    ) -> tuple[Repository, list[FetchedImage], list[ImageFailure]]:
+        async with self.db.read() as conn:
+            repo = await self.repositories.get(account_id, repo_name, conn)
+            resolved = await self._resolve(conn, repo, dedupe(ids), with_content=True)
+        images = []
+        for image_id, mid in resolved.hits:
+            row = resolved.manifests[mid]
+            full = ImageId(row.digest, image_id.tag)
+            by_tag = image_id.digest is None
+            images.append(FetchedImage(full, mid, row.digest, row.media_type, bytes(row.content), by_tag))
+        return repo, images, resolved.failures
+
+    async def get_children(self, repository_id: int, digests: Sequence[str]) -> dict[str, FetchedImage]:
+        """Manifests of the repository by digest (index children), in one query."""
+        if not digests:
+            return {}
+        m = t.manifests
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                sa.select(m.c.id, m.c.digest, m.c.media_type, m.c.content).where(
+                    m.c.repository_id == repository_id, m.c.digest.in_(set(digests))
+                )
+            )
+            return {
+                row.digest: FetchedImage(
+                    ImageId(row.digest), row.id, row.digest, row.media_type, bytes(row.content)
+                )
+                for row in rows
+            }
+
+    async def record_pull(self, manifest_ids: Iterable[int]) -> None:
+        """Set lastRecordedPullTime, at most once per PULL_TIME_RESOLUTION per image."""
+        ids = sorted(set(manifest_ids))
+        if not ids:
+            return
+        now = t.now()
+        m = t.manifests
+        async with self.db.write() as conn:
+            await conn.execute(
+                m.update()
+                .where(
+                    m.c.id.in_(ids),
+                    sa.or_(m.c.last_pulled_at.is_(None), m.c.last_pulled_at < now - PULL_TIME_RESOLUTION),
+                )
+                .values(last_pulled_at=now)
+            )
+
+    # ------------------------------------------------------------ BatchDeleteImage
+    async def batch_delete(self, account_id: str, repo_name: str, ids: Sequence[ImageId]) -> DeleteResult:
+        """Untag (by tag; the last tag takes the image with it) or delete (by digest), in order.
+
+        A manifest that an index of the repository still references is refused with
+        ImageReferencedByManifestList, unless that index goes earlier in the same batch.
+        """
+        result = DeleteResult()
+        async with self.db.write() as conn:
+            repo = await self.repositories.get(account_id, repo_name, conn)
+            resolved = await self._resolve(conn, repo, dedupe(ids), with_content=False)
+            result.failures.extend(resolved.failures)
+            if not resolved.hits:
+                return result
+            candidate_ids = {mid for _, mid in resolved.hits}
+            tags_of: dict[int, set[str]] = {mid: set() for mid in candidate_ids}
+            for row in await conn.execute(
+                sa.select(t.tags.c.manifest_id, t.tags.c.name).where(t.tags.c.manifest_id.in_(candidate_ids))
+            ):
+                tags_of[row.manifest_id].add(row.name)
+            digest_of = {mid: resolved.manifests[mid].digest for mid in candidate_ids}
+            parents: dict[str, set[int]] = {}
+            mc = t.manifest_children
+            for row in await conn.execute(
+                sa.select(mc.c.child_digest, mc.c.parent_id).where(
+                    mc.c.repository_id == repo.id, mc.c.child_digest.in_(set(digest_of.values()))
+                )
+            ):
+                parents.setdefault(row.child_digest, set()).add(row.parent_id)
+
+            deleted: set[int] = set()
+            removed_tags: list[str] = []
+
+            def referencing(mid: int) -> list[int]:
+                return sorted(p for p in parents.get(digest_of[mid], set()) if p not in deleted and p != mid)
+
+            def refuse(image_id: ImageId, mid: int) -> None:
+                result.failures.append(
+                    failure(
+                        image_id,
+                        REFERENCED_BY_MANIFEST_LIST,
+                        f"Requested image referenced by manifest list: [{digest_of[mid]}]",
+                    )
+                )
+
+            for image_id, mid in resolved.hits:
+                if mid in deleted:
+                    result.failures.append(failure(image_id, IMAGE_NOT_FOUND))
+                    continue
+                if image_id.digest is None:  # by tag: untag; the last tag deletes the image
+                    assert image_id.tag is not None
+                    if image_id.tag not in tags_of[mid]:
+                        result.failures.append(failure(image_id, IMAGE_NOT_FOUND))
+                        continue
+                    if tags_of[mid] == {image_id.tag} and referencing(mid):
+                        refuse(image_id, mid)
+                        continue
+                    tags_of[mid].discard(image_id.tag)
+                    removed_tags.append(image_id.tag)
+                    result.deleted.append(ImageId(digest_of[mid], image_id.tag))
+                    if not tags_of[mid]:
+                        deleted.add(mid)
+                    continue
+                if referencing(mid):  # by digest: the image and every tag
+                    refuse(image_id, mid)
+                    continue
+                remaining = sorted(tags_of[mid])
+                deleted.add(mid)
+                tags_of[mid] = set()
+                removed_tags.extend(remaining)
+                if remaining:
+                    result.deleted.extend(ImageId(digest_of[mid], tag) for tag in remaining)
+                else:
+                    result.deleted.append(ImageId(digest_of[mid]))
+
+            if removed_tags:
+                await conn.execute(
+                    t.tags.delete().where(t.tags.c.repository_id == repo.id, t.tags.c.name.in_(removed_tags))
+                )
+            if deleted:
+                await delete_manifest_rows(conn, sorted(deleted))
+        return result
+
+    # ------------------------------------------------------------ ListImageReferrers
+    async def referrers_page(
+        self,
+        account_id: str,
+        repo_name: str,
+        subject: str,
+        artifact_types: Sequence[str] | None,
+        after: str | None,
+        limit: int,
+    ) -> tuple[list[ImageReferrer], bool]:
+        """Manifests whose subject is `subject`, by digest: the data of GET /v2/<name>/referrers/."""
+        m = t.manifests
+        query = sa.select(
+            m.c.digest,
+            m.c.media_type,
+            m.c.artifact_type,
+            m.c.annotations,
+            sa.func.length(m.c.content).label("size"),
+        ).where(m.c.repository_id == sa.bindparam("repo_id"), m.c.subject_digest == subject)
+        if artifact_types:
+            query = query.where(m.c.artifact_type.in_(list(artifact_types)))
+        if after is not None:
+            query = query.where(m.c.digest > after)
+        query = query.order_by(m.c.digest).limit(limit + 1)
+        async with self.db.read() as conn:
+            repo = await self.repositories.get(account_id, repo_name, conn)
+            rows = (await conn.execute(query, {"repo_id": repo.id})).all()
+        items = [
+            ImageReferrer(row.digest, row.media_type, row.artifact_type, int(row.size), row.annotations)
+            for row in rows[:limit]
+        ]
+        return items, len(rows) > limit
+
+    # ------------------------------------------------------------ id resolution
+    async def _resolve(
+        self,
+        conn: AsyncConnection,
+        repo: Repository,
+        ids: Sequence[ImageId],
+        *,
+        with_content: bool,
+    ) -> _Resolved:
+        """Match ids to manifests with two queries (tags, then manifests).
+
+        An id with a tag and a digest must agree: a tag on another image is
+        ImageTagDoesNotMatchDigest, an unknown tag or digest ImageNotFound.
+        """
+        failures: list[ImageFailure] = []
+        valid: list[ImageId] = []
+        for image_id in ids:
+            problem = check_image_id(image_id)
+            if problem is not None:
+                failures.append(problem)
+            else:
+                valid.append(image_id)
+        tags = {i.tag for i in valid if i.tag is not None}
+        digests = {i.digest for i in valid if i.digest is not None}
+        by_tag: dict[str, int] = {}
+        if tags:
+            rows = await conn.execute(
+                sa.select(t.tags.c.name, t.tags.c.manifest_id).where(
+                    t.tags.c.repository_id == repo.id, t.tags.c.name.in_(tags)
+                )
+            )
+            by_tag = {row.name: row.manifest_id for row in rows}
+        m = t.manifests
+        columns: list[Any] = [m.c.id, m.c.digest, m.c.media_type]
+        if with_content:
+            columns.append(m.c.content)
+        manifests: dict[int, Any] = {}
+        conditions = []
+        if digests:
+            conditions.append(m.c.digest.in_(digests))
+        if by_tag:
+            conditions.append(m.c.id.in_(set(by_tag.values())))
+        if conditions:
+            rows = await conn.execute(
+                sa.select(*columns).where(m.c.repository_id == repo.id, sa.or_(*conditions))
+            )
+            manifests = {row.id: row for row in rows}
+        by_digest = {row.digest: mid for mid, row in manifests.items()}
+        hits: list[tuple[ImageId, int]] = []
+        for image_id in valid:
+            tag_mid = by_tag.get(image_id.tag) if image_id.tag is not None else None
+            digest_mid = by_digest.get(image_id.digest) if image_id.digest is not None else None
+            if image_id.digest is not None and image_id.tag is not None:
+                if digest_mid is None or tag_mid is None:
+                    failures.append(failure(image_id, IMAGE_NOT_FOUND))
+                elif digest_mid != tag_mid:
+                    failures.append(failure(image_id, TAG_DOES_NOT_MATCH_DIGEST))
+                else:
+                    hits.append((image_id, digest_mid))
+            elif image_id.digest is not None:
+                if digest_mid is None:
+                    failures.append(failure(image_id, IMAGE_NOT_FOUND))
+                else:
+                    hits.append((image_id, digest_mid))
+            elif tag_mid is None or tag_mid not in manifests:
+                failures.append(failure(image_id, IMAGE_NOT_FOUND))
+            else:
+                hits.append((image_id, tag_mid))
+        return _Resolved(manifests, by_digest, by_tag, hits, failures)

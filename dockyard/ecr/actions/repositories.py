@@ -1,0 +1,269 @@
+"""Repositories and their settings and tags: CreateRepository, DescribeRepositories,
+DeleteRepository, PutImageTagMutability, PutImageScanningConfiguration, TagResource,
+UntagResource, ListTagsForResource."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from dockyard import addresses
+from dockyard.core import account_settings, resource_tags, templates
+from dockyard.core.errors import DomainError
+from dockyard.core.registry import Registry
+from dockyard.core.repositories import (
+    InvalidRepositorySetting,
+    Repository,
+    check_encryption,
+    check_mutability,
+)
+from dockyard.ecr.actions.base import Call, Params, Result, action
+from dockyard.ecr.errors import EcrError, invalid_parameter, repository_not_found
+from dockyard.ecr.pagination import decode_token, encode_token
+from dockyard.store.meta.server_settings import get_or_create
+
+DEFAULT_PAGE_SIZE = 100  # what ECR returns when maxResults is not given
+
+# Domain errors of these areas whose ECR names differ from the door's defaults.
+_CODES: dict[type[DomainError], str] = {
+    resource_tags.TooManyTags: "TooManyTagsException",
+    resource_tags.InvalidTag: "InvalidTagParameterException",
+    InvalidRepositorySetting: "InvalidParameterException",
+    templates.TemplateAlreadyExists: "TemplateAlreadyExistsException",
+    templates.TemplateNotFound: "TemplateNotFoundException",
+    templates.InvalidTemplate: "InvalidParameterException",
+    account_settings.InvalidSetting: "ValidationException",
+}
+
+Handler = Callable[[Call, Params], Awaitable[Result]]
+
+
+def translated(func: Handler) -> Handler:
+    """Raise ECR's exception names for the domain errors in ``_CODES``."""
+
+    @wraps(func)
+    async def wrapper(call: Call, params: Params) -> Result:
+        try:
+            return await func(call, params)
+        except DomainError as err:
+            for cls in type(err).__mro__:
+                code = _CODES.get(cls)
+                if code is not None:
+                    raise EcrError(code, err.message) from None
+            raise
+
+    return wrapper
+
+
+# ------------------------------------------------------------------------- pagination
+
+_PAGINATION_KEYS: dict[int, bytes] = {}
+
+
+async def pagination_key(registry: Registry) -> bytes:
+    """The server-wide nextToken sealing key (shared by every node through the database)."""
+    key = _PAGINATION_KEYS.get(id(registry.db))
+    if key is None:
+        secret = await get_or_create(registry.db, "keys", "pagination", lambda: secrets.token_hex(32))
+        key = secret.encode()
+        _PAGINATION_KEYS[id(registry.db)] = key
+    return key
+
+
+async def page_start(call: Call, params: Params, account_id: str) -> str | None:
+    """The cursor a nextToken carries (None for the first page); tokens are per account."""
+    token = params.get("nextToken")
+    if token is None:
+        return None
+    payload = decode_token(token, await pagination_key(call.registry), call.operation)
+    if payload.get("a") != account_id or not isinstance(payload.get("after"), str):
+        raise invalid_parameter(
+            "Invalid parameter at 'nextToken' failed to satisfy constraint: 'Invalid NextToken'"
+        )
+    return str(payload["after"])
+
+
+async def next_token(call: Call, account_id: str, after: str) -> str:
+    return encode_token(
+        {"a": account_id, "after": after}, await pagination_key(call.registry), call.operation
+    )
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def compact(value: Any) -> Any:
+    """Drop None members (ECR leaves unset members out of its answers)."""
+    if isinstance(value, dict):
+        return {k: compact(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [compact(v) for v in value]
+    return value
+
+
+def repository_document(call: Call, repo: Repository) -> dict[str, Any]:
+    encryption: dict[str, Any] = {"encryptionType": repo.encryption_type}
+    if repo.kms_key:
+        encryption["kmsKey"] = repo.kms_key
+    return compact(
+        {
+            "repositoryArn": call.repository_arn(repo.account_id, repo.name),
+            "registryId": repo.account_id,
+            "repositoryName": repo.name,
+            "repositoryUri": call.repository_uri(repo.account_id, repo.name),
+            "createdAt": repo.created_at,
+            "imageTagMutability": repo.tag_mutability,
+            "imageTagMutabilityExclusionFilters": repo.tag_mutability_exclusions or None,
+            "imageScanningConfiguration": {"scanOnPush": repo.scan_on_push},
+            "encryptionConfiguration": encryption,
+        }
+    )
+
+
+def _repository_from_arn(call: Call, arn: str) -> tuple[str, str]:
+    """(account, name) of a repository ARN, or InvalidParameterException."""
+    parsed = addresses.parse_repository_arn(arn)
+    if parsed is None:
+        raise invalid_parameter(
+            "Invalid parameter at 'resourceArn' failed to satisfy constraint: 'Invalid ARN'"
+        )
+    _region, account_id, name = parsed
+    return call.account({"registryId": account_id}), name
+
+
+# ---------------------------------------------------------------------------- actions
+
+
+@action("CreateRepository")
+@translated
+async def create_repository(call: Call, params: Params) -> Result:
+    account_id = call.account(params)
+    mode = params.get("imageTagMutability", "MUTABLE")
+    exclusions = check_mutability(mode, params.get("imageTagMutabilityExclusionFilters"))
+    encryption = params.get("encryptionConfiguration") or {"encryptionType": "AES256"}
+    encryption_type, kms_key = check_encryption(
+        encryption["encryptionType"], encryption.get("kmsKey"), account_id, call.region
+    )
+    tags = resource_tags.normalize(params.get("tags"))
+    scanning = params.get("imageScanningConfiguration") or {}
+    repo = await call.registry.repositories.create(
+        account_id,
+        params["repositoryName"],
+        tag_mutability=mode,
+        tag_mutability_exclusions=exclusions,
+        scan_on_push=bool(scanning.get("scanOnPush", False)),
+        encryption_type=encryption_type,
+        kms_key=kms_key,
+        resource_tags=tags,
+    )
+    return {"repository": repository_document(call, repo)}
+
+
+@action("DescribeRepositories")
+@translated
+async def describe_repositories(call: Call, params: Params) -> Result:
+    account_id = call.account(params)
+    names = params.get("repositoryNames")
+    repositories = call.registry.repositories
+    if names is not None:
+        if "maxResults" in params or "nextToken" in params:
+            raise invalid_parameter(
+                "Invalid parameter at 'repositoryNames' failed to satisfy constraint: "
+                "'maxResults and nextToken cannot be used with repositoryNames'"
+            )
+        found = {repo.name: repo for repo in await repositories.list(account_id, names)}
+        ordered: list[Repository] = []
+        for name in names:
+            repo = found.get(name)
+            if repo is None:
+                raise repository_not_found(name, account_id)
+            if repo not in ordered:
+                ordered.append(repo)
+        return {"repositories": [repository_document(call, r) for r in ordered]}
+    limit = params.get("maxResults", DEFAULT_PAGE_SIZE)
+    after = await page_start(call, params, account_id)
+    page = await repositories.page(account_id, after, limit + 1)
+    result: dict[str, Any] = {"repositories": [repository_document(call, r) for r in page[:limit]]}
+    if len(page) > limit:
+        result["nextToken"] = await next_token(call, account_id, page[limit - 1].name)
+    return result
+
+
+@action("DeleteRepository")
+@translated
+async def delete_repository(call: Call, params: Params) -> Result:
+    account_id = call.account(params)
+    repo = await call.registry.repositories.delete(
+        account_id, params["repositoryName"], force=bool(params.get("force", False))
+    )
+    return {"repository": repository_document(call, repo)}
+
+
+@action("PutImageTagMutability")
+@translated
+async def put_image_tag_mutability(call: Call, params: Params) -> Result:
+    account_id = call.account(params)
+    repo = await call.registry.repositories.set_tag_mutability(
+        account_id,
+        params["repositoryName"],
+        params["imageTagMutability"],
+        params.get("imageTagMutabilityExclusionFilters"),
+    )
+    return compact(
+        {
+            "registryId": account_id,
+            "repositoryName": repo.name,
+            "imageTagMutability": repo.tag_mutability,
+            "imageTagMutabilityExclusionFilters": repo.tag_mutability_exclusions or None,
+        }
+    )
+
+
+@action("PutImageScanningConfiguration")
+@translated
+async def put_image_scanning_configuration(call: Call, params: Params) -> Result:
+    account_id = call.account(params)
+    scan_on_push = bool(params["imageScanningConfiguration"].get("scanOnPush", False))
+    repo = await call.registry.repositories.set_scan_on_push(
+        account_id, params["repositoryName"], scan_on_push
+    )
+    return {
+        "registryId": account_id,
+        "repositoryName": repo.name,
+        "imageScanningConfiguration": {"scanOnPush": repo.scan_on_push},
+    }
+
+
+@action("TagResource")
+@translated
+async def tag_resource(call: Call, params: Params) -> Result:
+    account_id, name = _repository_from_arn(call, params["resourceArn"])
+    tags = resource_tags.normalize(params["tags"])
+    registry = call.registry
+    async with registry.db.write() as conn:
+        repo = await registry.repositories.get(account_id, name, conn)
+        await resource_tags.ResourceTagService(registry.db).add(conn, repo.id, tags)
+    return {}
+
+
+@action("UntagResource")
+@translated
+async def untag_resource(call: Call, params: Params) -> Result:
+    account_id, name = _repository_from_arn(call, params["resourceArn"])
+    keys = [resource_tags.validate_key(key) for key in params["tagKeys"]]
+    registry = call.registry
+    async with registry.db.write() as conn:
+        repo = await registry.repositories.get(account_id, name, conn)
+        await resource_tags.ResourceTagService(registry.db).remove(conn, repo.id, keys)
+    return {}
+
+
+@action("ListTagsForResource")
+@translated
+async def list_tags_for_resource(call: Call, params: Params) -> Result:
+    account_id, name = _repository_from_arn(call, params["resourceArn"])
+    repo = await call.registry.repositories.get(account_id, name)
+    tags = await resource_tags.ResourceTagService(call.registry.db).of(repo.id)
+    return {"tags": resource_tags.as_list(tags)}

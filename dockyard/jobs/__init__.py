@@ -1,0 +1,1 @@
+"""Durable background work: a job queue in the metadata database, and workers on every node."""

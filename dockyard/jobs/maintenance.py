@@ -1,0 +1,89 @@
+"""Housekeeping jobs: purge abandoned uploads, and scrub stored blobs against their digests."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+import sqlalchemy as sa
+
+from dockyard.store.meta import tables as t
+
+if TYPE_CHECKING:
+    from dockyard.core.registry import Registry
+
+PURGE_UPLOADS = "purge-uploads"
+SCRUB = "scrub"
+SCRUB_BATCH = 200
+
+
+async def purge_uploads(registry: Registry, payload: dict[str, Any]) -> dict[str, Any]:
+    """Delete upload sessions untouched for `max_age_hours` (Distribution's uploadpurging)."""
+    cutoff = t.now() - timedelta(hours=float(payload.get("max_age_hours", 168)))
+    async with registry.db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(t.uploads.c.id, t.uploads.c.store_state).where(t.uploads.c.updated_at < cutoff)
+            )
+        ).all()
+    purged = 0
+    for row in rows:
+        # Delete the row first: a client resuming now gets BLOB_UPLOAD_UNKNOWN, never half a blob.
+        async with registry.db.write() as conn:
+            result = await conn.execute(
+                t.uploads.delete().where(t.uploads.c.id == row.id, t.uploads.c.updated_at < cutoff)
+            )
+        if result.rowcount:
+            await registry.store.delete_upload(row.id)
+            purged += 1
+    return {"purged": purged}
+
+
+async def scrub(registry: Registry, payload: dict[str, Any]) -> dict[str, Any]:
+    """Re-hash stored blobs and report any whose bytes no longer match their digest.
+
+    Works through digests in order from `after`, so a retried job (another node took
+    over after a crash) repeats at most one batch.
+    """
+    after = str(payload.get("after", ""))
+    checked, corrupt = 0, []
+    while True:
+        async with registry.db.read() as conn:
+            digests = list(
+                (
+                    await conn.execute(
+                        sa.select(t.blobs.c.digest)
+                        .where(t.blobs.c.digest > after)
+                        .order_by(t.blobs.c.digest)
+                        .limit(SCRUB_BATCH)
+                    )
+                ).scalars()
+            )
+        if not digests:
+            break
+        for digest in digests:
+            algorithm, expected = digest.split(":", 1)
+            hasher = hashlib.new(algorithm)
+            try:
+                async for chunk in registry.store.read(digest):
+                    await anyio.to_thread.run_sync(hasher.update, chunk)
+                ok = hasher.hexdigest() == expected
+            except FileNotFoundError:
+                ok = False
+            if not ok:
+                corrupt.append(digest)
+            checked += 1
+        after = digests[-1]
+    return {"checked": checked, "corrupt": corrupt}
+
+
+def handlers(registry: Registry) -> dict[str, Any]:
+    async def purge(payload: dict[str, Any]) -> Any:
+        return await purge_uploads(registry, payload)
+
+    async def do_scrub(payload: dict[str, Any]) -> Any:
+        return await scrub(registry, payload)
+
+    return {PURGE_UPLOADS: purge, SCRUB: do_scrub}
