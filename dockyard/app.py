@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import sqlalchemy as sa
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -13,6 +15,7 @@ from dockyard.config import Settings
 from dockyard.core.registry import Registry
 from dockyard.ecr.front import build_endpoint
 from dockyard.ecr.layer_downloads import serve_layer_download
+from dockyard.observability import MetricsMiddleware, configure_logging, metrics_response
 from dockyard.oci.routes import OciApp
 
 log = logging.getLogger("dockyard")
@@ -40,8 +43,13 @@ class DockyardApp:
             await self.ecr.handle(scope, receive, send)
         elif path.startswith("/layers/"):  # GetDownloadUrlForLayer's expiring URLs
             await serve_layer_download(self.registry, scope, receive, send)
-        elif path in ("/healthz", "/readyz"):
+        elif path == "/healthz":
             await _plain(send, 200, b"ok\n")
+        elif path == "/readyz":
+            problem = await self.readiness_problem()
+            await _plain(send, 503 if problem else 200, f"{problem or 'ready'}\n".encode())
+        elif path == "/metrics":
+            await metrics_response(send)
         else:
             await _plain(send, 404, b"not found\n")
 
@@ -63,6 +71,19 @@ class DockyardApp:
 
     async def startup(self) -> None:
         await self.registry.start()
+
+    async def readiness_problem(self) -> str | None:
+        """Why this node should not get traffic now, or None: the database and blob store answer."""
+        try:
+            async with self.registry.db.read() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except Exception as e:
+            return f"database unavailable: {type(e).__name__}: {e}"
+        try:
+            await self.registry.store.check()
+        except Exception as e:
+            return f"blob store unavailable: {type(e).__name__}: {e}"
+        return None
 
     async def start_serving(self) -> None:
         await self.startup()
@@ -90,8 +111,10 @@ async def _plain(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app() -> DockyardApp:
+def create_app() -> Any:
     """Factory for ASGI servers: settings come from the environment."""
     from dockyard.cli import settings_from_env
 
-    return DockyardApp(settings_from_env())
+    settings = settings_from_env()
+    configure_logging(settings.log_level, settings.json_logs)
+    return MetricsMiddleware(DockyardApp(settings))

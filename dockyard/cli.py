@@ -186,6 +186,12 @@ def main() -> None:
     help="Abandoned upload sessions older than this are purged.",
 )
 @click.option(
+    "--json-logs/--no-json-logs",
+    default=False,
+    envvar="DOCKYARD_JSON_LOGS",
+    help="Log one JSON object per line.",
+)
+@click.option(
     "--log-level",
     default="info",
     envvar="DOCKYARD_LOG_LEVEL",
@@ -519,3 +525,41 @@ def scrub(background: bool, **kwargs: Any) -> None:
             sys.exit(2)
 
     _run(settings, go)
+
+
+@main.command()
+@storage_options
+def check(**kwargs: Any) -> None:
+    """Check the configuration: database reachable and migrated, blob store reachable and writable."""
+    from dockyard.app import DockyardApp
+
+    settings = _settings(**kwargs)
+
+    async def go() -> int:
+        try:
+            app = DockyardApp(settings)
+        except ValueError as e:
+            click.echo(f"configuration: {e}", err=True)
+            return 1
+        try:
+            await app.registry.db.migrate()
+            click.echo(f"database:    ok ({_redact(settings.database_url)})")
+        except Exception as e:
+            click.echo(f"database:    FAILED ({type(e).__name__}: {e})", err=True)
+            return 1
+        problem = await app.readiness_problem()
+        await app.registry.close()
+        if problem:
+            click.echo(f"blob store:  FAILED ({problem})", err=True)
+            return 1
+        click.echo(f"blob store:  ok ({_redact(settings.blob_store or str(settings.blobs_dir))})")
+        return 0
+
+    sys.exit(asyncio.run(go()))
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a URL before printing it."""
+    import re
+
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)

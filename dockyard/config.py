@@ -32,6 +32,7 @@ class Settings:
     token_ttl: int = 12 * 3600
     dev_accept_any_credentials: str | None = None  # account id; development only
     log_level: str = "info"
+    json_logs: bool = False
     job_concurrency: int = 2
     job_lease_seconds: float = 60.0
     upload_max_age_hours: float = 168.0

@@ -19,8 +19,8 @@ from dockyard.core.templates import CREATE_ON_PUSH, TemplateService
 from dockyard.jobs.queue import JobQueue, Leases
 from dockyard.jobs.scheduler import Periodic, Scheduler
 from dockyard.jobs.worker import Worker
+from dockyard.store.blobs import factory
 from dockyard.store.blobs.base import BlobStore
-from dockyard.store.blobs.filesystem import FilesystemBlobStore
 from dockyard.store.meta.database import Database
 
 # Names this process in job leases: host, pid and a random part (pids repeat across restarts).
@@ -142,7 +142,4 @@ class Registry:
 
 
 def open_blob_store(settings: Settings) -> BlobStore:
-    if settings.blob_store and not settings.blob_store.startswith("file:"):
-        raise ValueError(f"unsupported blob store {settings.blob_store!r}; use file:PATH")
-    root = settings.blob_store[5:] if settings.blob_store else settings.blobs_dir
-    return FilesystemBlobStore(root)  # type: ignore[arg-type]
+    return factory.open_blob_store(settings.blob_store or f"file:{settings.blobs_dir}")

@@ -381,6 +381,8 @@ def _serialize(shape: Shape, value: Any, path: str) -> Any:
             if member is None:
                 log.warning("dropping member %r not in ECR shape %s", name, shape.name)
                 continue
+            if item is None:
+                continue
             out[name] = _serialize(member, item, f"{path}.{name}" if path else name)
         return out
     if kind == "list":

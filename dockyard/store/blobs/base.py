@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,17 +26,25 @@ class UploadWriter(ABC):
     async def write(self, data: bytes) -> None: ...
 
     @abstractmethod
-    async def close(self) -> int:
-        """Make the written bytes durable; returns the new upload size."""
+    async def close(self) -> Any:
+        """Finish this request's writes; returns the session's new store state (see `create_upload`)."""
 
 
 class BlobStore(ABC):
-    @abstractmethod
-    async def create_upload(self, upload_id: str) -> None: ...
+    # Whether an unfinished upload's bytes can be read back (to rebuild a hash on another
+    # node or after a restart); when not, they become readable after `finish_upload`.
+    can_read_uploads = True
 
     @abstractmethod
-    async def open_upload(self, upload_id: str, offset: int) -> UploadWriter:
+    async def create_upload(self, upload_id: str) -> Any:
+        """Start a session; returns the store's state for it (JSON), kept with the session's row."""
+
+    @abstractmethod
+    async def open_upload(self, upload_id: str, offset: int, state: Any = None) -> UploadWriter:
         """Continue an upload at `offset`, discarding anything a crashed write left past it."""
+
+    async def finish_upload(self, upload_id: str, size: int, state: Any = None) -> None:  # noqa: B027
+        """Make all of the upload's bytes readable with `read_upload`, before verification."""
 
     @abstractmethod
     def read_upload(self, upload_id: str, size: int) -> AsyncIterator[bytes]:
@@ -46,7 +55,19 @@ class BlobStore(ABC):
         """Atomically publish the upload's bytes as blob `digest` (kept once if it exists)."""
 
     @abstractmethod
-    async def delete_upload(self, upload_id: str) -> None: ...
+    async def delete_upload(self, upload_id: str, state: Any = None) -> None: ...
+
+    async def delete_many(self, digests: list[str]) -> None:
+        """Delete blobs in bulk (garbage collection); stores with batch deletes override it."""
+        for digest in digests:
+            await self.delete(digest)
+
+    def download_url(self, digest: str) -> str | None:
+        """A URL clients may fetch the blob from directly (a presigned redirect), if any."""
+        return None
+
+    async def check(self) -> None:  # noqa: B027
+        """Raise if the store is unreachable or unwritable (`dockyard check`, readiness)."""
 
     @abstractmethod
     async def exists(self, digest: str) -> bool: ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 
@@ -33,10 +34,10 @@ class FileUploadWriter(UploadWriter):
             view = view[n:]
         self._size += len(data)
 
-    async def close(self) -> int:
+    async def close(self) -> Any:
         # Durability of upload bytes is settled once, at commit (fsync before rename).
         os.close(self._fd)
-        return self._size
+        return None
 
 
 class FilesystemBlobStore(BlobStore):
@@ -57,10 +58,11 @@ class FilesystemBlobStore(BlobStore):
         algorithm, hexpart = digest.split(":", 1)
         return self._blobs / algorithm / hexpart[:2] / hexpart
 
-    async def create_upload(self, upload_id: str) -> None:
+    async def create_upload(self, upload_id: str) -> Any:
         self._upload_path(upload_id).touch(exist_ok=False)
+        return None
 
-    async def open_upload(self, upload_id: str, offset: int) -> UploadWriter:
+    async def open_upload(self, upload_id: str, offset: int, state: Any = None) -> UploadWriter:
         path = self._upload_path(upload_id)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
@@ -96,7 +98,7 @@ class FilesystemBlobStore(BlobStore):
         finally:
             os.close(dir_fd)
 
-    async def delete_upload(self, upload_id: str) -> None:
+    async def delete_upload(self, upload_id: str, state: Any = None) -> None:
         self._upload_path(upload_id).unlink(missing_ok=True)
 
     async def exists(self, digest: str) -> bool:
@@ -132,3 +134,8 @@ class FilesystemBlobStore(BlobStore):
 
     def local_path(self, digest: str) -> str | None:
         return str(self.blob_path(digest))
+
+    async def check(self) -> None:
+        probe = self._uploads / f".check-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()

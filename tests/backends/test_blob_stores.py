@@ -1,0 +1,127 @@
+"""One suite for every blob store (as Distribution's storage driver testsuites do)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from dockyard.store.blobs.base import BlobStore, ByteRange
+from dockyard.store.blobs.factory import open_blob_store
+from tests.backends.conftest import blob_store_url
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    endpoint = request.getfixturevalue("s3_endpoint") if request.param == "s3" else None
+    return blob_store_url(request.param, tmp_path, endpoint)
+
+
+def run(coro: Any) -> Any:
+    return anyio.run(lambda: coro)
+
+
+async def collect(chunks: AsyncIterator[bytes]) -> bytes:
+    out = bytearray()
+    async for chunk in chunks:
+        out += chunk
+    return bytes(out)
+
+
+async def append(store: BlobStore, upload_id: str, offset: int, state: Any, data: bytes, step: int) -> Any:
+    writer = await store.open_upload(upload_id, offset, state)
+    for i in range(0, len(data), step):
+        await writer.write(data[i : i + step])
+    return await writer.close()
+
+
+async def upload(store_url: str, data: bytes, pieces: list[int]) -> tuple[BlobStore, str]:
+    """Upload `data` in requests of the given sizes, each through a fresh store (another node)."""
+    upload_id = str(uuid.uuid4())
+    state = await open_blob_store(store_url).create_upload(upload_id)
+    offset = 0
+    for size in pieces:
+        store = open_blob_store(store_url)
+        state = await append(store, upload_id, offset, state, data[offset : offset + size], 256 * 1024)
+        offset += size
+    assert offset == len(data)
+    store = open_blob_store(store_url)
+    await store.finish_upload(upload_id, len(data), state)
+    assert await collect(store.read_upload(upload_id, len(data))) == data
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    await store.commit_upload(upload_id, digest, len(data))
+    return store, digest
+
+
+@pytest.mark.parametrize(
+    "size,pieces",
+    [
+        (0, []),
+        (1000, [1000]),
+        (3 * MiB, [MiB, MiB, MiB]),  # every request smaller than a part: tails carried over
+        (12 * MiB + 7, [7 * MiB, 5 * MiB + 7]),  # parts and a tail
+        (11 * MiB, [100, 11 * MiB - 100]),
+    ],
+)
+def test_upload_across_requests_and_nodes(store_url: str, size: int, pieces: list[int]) -> None:
+    data = os.urandom(size)
+
+    async def go() -> None:
+        store, digest = await upload(store_url, data, pieces)
+        assert await store.exists(digest)
+        assert await collect(store.read(digest)) == data
+        if size > 20:
+            assert await collect(store.read(digest, ByteRange(10, 19))) == data[10:20]
+
+    run(go())
+
+
+def test_publishing_an_existing_blob_keeps_one_copy(store_url: str) -> None:
+    data = os.urandom(2 * MiB)
+
+    async def go() -> None:
+        _, digest = await upload(store_url, data, [len(data)])
+        store, again = await upload(store_url, data, [MiB, MiB])
+        assert again == digest
+        assert await collect(store.read(digest)) == data
+
+    run(go())
+
+
+def test_a_retried_request_replaces_what_a_failed_one_wrote(store_url: str) -> None:
+    """A request that dies midway leaves bytes the session never recorded; the retry wins."""
+    good, junk = os.urandom(6 * MiB), os.urandom(6 * MiB)
+
+    async def go() -> None:
+        store = open_blob_store(store_url)
+        upload_id = str(uuid.uuid4())
+        state0 = await store.create_upload(upload_id)
+        await append(store, upload_id, 0, state0, junk, MiB)  # its new state is never saved
+        state = await append(open_blob_store(store_url), upload_id, 0, state0, good, MiB)
+        await store.finish_upload(upload_id, len(good), state)
+        assert await collect(store.read_upload(upload_id, len(good))) == good
+
+    run(go())
+
+
+def test_delete_upload_and_blobs(store_url: str) -> None:
+    async def go() -> None:
+        store = open_blob_store(store_url)
+        upload_id = str(uuid.uuid4())
+        state = await store.create_upload(upload_id)
+        state = await append(store, upload_id, 0, state, os.urandom(6 * MiB), MiB)
+        await store.delete_upload(upload_id, state)
+        store, digest = await upload(store_url, b"x" * 10, [10])
+        await store.delete_many([digest])
+        assert not await store.exists(digest)
+        await store.check()
+
+    run(go())
