@@ -135,6 +135,14 @@ def main() -> None:
     help="Create a repository on its first push instead of answering NAME_UNKNOWN.",
 )
 @click.option(
+    "--blob-mounting-default",
+    type=click.Choice(["ENABLED", "DISABLED"]),
+    default="ENABLED",
+    envvar="DOCKYARD_BLOB_MOUNTING_DEFAULT",
+    show_default=True,
+    help="BLOB_MOUNTING for accounts that never set it (ECR starts with DISABLED).",
+)
+@click.option(
     "--uri-style",
     type=click.Choice(["host", "aws"]),
     default="host",

@@ -27,6 +27,7 @@ class Settings:
     account_id: str = DEFAULT_ACCOUNT_ID
     region: str = DEFAULT_REGION
     create_on_push: bool = False
+    blob_mounting_default: str = "ENABLED"
     uri_style: str = "host"  # "host": the address clients use; "aws": <acct>.dkr.ecr.<region>.amazonaws.com
     public_host: str | None = None  # host[:port] clients reach us at, when not the request's Host
     token_ttl: int = 12 * 3600

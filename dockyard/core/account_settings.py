@@ -3,8 +3,10 @@
 * ``BASIC_SCAN_TYPE_VERSION``: ``AWS_NATIVE`` (the Clair-based version is unsupported since
   2025-10-01, so it is the only value and the default).
 * ``REGISTRY_POLICY_SCOPE``: ``V1`` or ``V2``; new registries get ``V2``.
-* ``BLOB_MOUNTING``: ``ENABLED`` or ``DISABLED``; off until the account turns it on, as in ECR
-  (a ``/v2/`` mount request then starts an ordinary upload session).
+* ``BLOB_MOUNTING``: ``ENABLED`` or ``DISABLED``; when disabled a ``/v2/`` mount request starts
+  an ordinary upload session. ECR starts accounts with it off; Dockyard starts them with it on
+  (`dockyard serve --blob-mounting-default`), since mounting within an account is safe and the
+  OCI conformance suite expects it. Pass DISABLED for ECR's behaviour.
 """
 
 from __future__ import annotations
@@ -85,3 +87,9 @@ async def put(db: Database, account_id: str, name: str, value: str) -> str:
 
 async def blob_mounting_enabled(db: Database, account_id: str) -> bool:
     return await get(db, account_id, "BLOB_MOUNTING") == "ENABLED"
+
+
+def set_default(name: str, value: str) -> None:
+    """Change a setting's default for this process (from the server configuration)."""
+    spec = spec_for(name)
+    SETTINGS[name] = SettingSpec(spec.name, check_value(spec, value), spec.allowed)

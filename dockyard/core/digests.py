@@ -27,7 +27,7 @@ def parse_digest(value: str | None) -> Digest:
     """Parse and validate a digest, refusing unknown algorithms and bad encodings."""
     if not value:
         raise DigestInvalid("a digest is required")
-    m = _DIGEST_RE.match(value)
+    m = _DIGEST_RE.fullmatch(value)
     if not m:
         raise DigestInvalid(f"invalid digest {value!r}: expected <algorithm>:<hex>")
     algorithm, hexpart = m.groups()

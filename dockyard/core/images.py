@@ -368,19 +368,20 @@ class ImageService:
     async def record_pull(self, manifest_ids: Iterable[int]) -> None:
         """Set lastRecordedPullTime, at most once per PULL_TIME_RESOLUTION per image."""
         ids = sorted(set(manifest_ids))
-        if not ids:
-            return
+        if ids:
+            await self._record_pull(t.manifests.c.id.in_(ids))
+
+    async def record_pull_by_digest(self, repository_id: int, digest: str) -> None:
+        """The same for a /v2/ pull, which knows the repository and the digest it served."""
+        m = t.manifests
+        await self._record_pull(sa.and_(m.c.repository_id == repository_id, m.c.digest == digest))
+
+    async def _record_pull(self, which: sa.ColumnElement[bool]) -> None:
         now = t.now()
         m = t.manifests
+        stale = sa.or_(m.c.last_pulled_at.is_(None), m.c.last_pulled_at < now - PULL_TIME_RESOLUTION)
         async with self.db.write() as conn:
-            await conn.execute(
-                m.update()
-                .where(
-                    m.c.id.in_(ids),
-                    sa.or_(m.c.last_pulled_at.is_(None), m.c.last_pulled_at < now - PULL_TIME_RESOLUTION),
-                )
-                .values(last_pulled_at=now)
-            )
+            await conn.execute(m.update().where(which, stale).values(last_pulled_at=now))
 
     # ------------------------------------------------------------ BatchDeleteImage
     async def batch_delete(self, account_id: str, repo_name: str, ids: Sequence[ImageId]) -> DeleteResult:

@@ -357,6 +357,10 @@ class ManifestService:
     ) -> list[Referrer]:
         parse_digest(digest)
         m, r = t.manifests, t.repositories
+        # The filters sit in the join so that an existing repository always yields a row.
+        join_on = sa.and_(m.c.repository_id == r.c.id, m.c.subject_digest == digest)
+        if artifact_type is not None:
+            join_on = sa.and_(join_on, m.c.artifact_type == artifact_type)
         query = (
             sa.select(
                 r.c.id,
@@ -366,12 +370,10 @@ class ManifestService:
                 m.c.annotations,
                 sa.func.length(m.c.content).label("size"),
             )
-            .select_from(r.outerjoin(m, sa.and_(m.c.repository_id == r.c.id, m.c.subject_digest == digest)))
+            .select_from(r.outerjoin(m, join_on))
             .where(r.c.account_id == account_id, r.c.name == repo_name)
             .order_by(m.c.digest)
         )
-        if artifact_type is not None:
-            query = query.where(sa.or_(m.c.artifact_type == artifact_type, m.c.digest.is_(None)))
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
         if not rows:

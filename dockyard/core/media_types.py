@@ -42,6 +42,8 @@ def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise ManifestInvalid(f"manifest is not valid JSON: {e}") from None
+    except RecursionError:
+        raise ManifestInvalid("manifest JSON is nested too deeply") from None
     if not isinstance(doc, dict):
         raise ManifestInvalid("manifest must be a JSON object")
     declared = doc.get("mediaType")

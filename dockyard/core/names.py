@@ -17,7 +17,7 @@ def validate_repository_name(name: str) -> str:
         raise NameInvalid(
             f"invalid repository name {name[:300]!r}: must be {NAME_MIN} to {NAME_MAX} characters long"
         )
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise NameInvalid(
             f"invalid repository name {name!r}: use lowercase letters, digits and separators "
             "('.', '_', '__', '-') between them, with '/' between path components"
@@ -26,7 +26,7 @@ def validate_repository_name(name: str) -> str:
 
 
 def validate_tag(tag: str) -> str:
-    if not _TAG_RE.match(tag):
+    if not _TAG_RE.fullmatch(tag):
         raise TagInvalid(
             f"invalid tag {tag[:200]!r}: up to 128 characters of letters, digits, '_', '.', '-', "
             "not starting with '.' or '-'"

@@ -61,8 +61,10 @@ class Registry:
 
     async def start(self) -> None:
         """Migrate, make sure the default account exists, load the shared signing key."""
+        from dockyard.core import account_settings
         from dockyard.store.meta.server_settings import get_or_create
 
+        account_settings.set_default("BLOB_MOUNTING", self.settings.blob_mounting_default)
         await self.db.migrate()
         await self.identity.ensure_account(self.settings.account_id)
         secret = await get_or_create(self.db, "keys", "token-signing", TokenSigner.generate_key)

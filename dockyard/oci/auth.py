@@ -40,14 +40,7 @@ class OciAuthenticator:
         if self.dev_principal is not None:
             return self.dev_principal  # development switch: any or no credentials
         if not header:
-            raise AuthFailed(
-                Response(
-                    b"Not Authorized\n",
-                    status_code=401,
-                    headers=self.challenge(request),
-                    media_type="text/plain",
-                )
-            )
+            raise self._unauthorized(request, "Not Authorized")
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic":
             raise self._unauthorized(

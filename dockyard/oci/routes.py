@@ -29,7 +29,7 @@ from dockyard.store.blobs.base import ByteRange
 
 log = logging.getLogger("dockyard.oci")
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
-_CONTENT_RANGE_RE = re.compile(r"^(?:bytes[ =])?(\d+)-(\d+)(?:/(?:\d+|\*))?$")
+_CONTENT_RANGE_RE = re.compile(r"^(\d+)-(\d+)$")
 VERSION = {API_VERSION_HEADER[0]: API_VERSION_HEADER[1]}
 
 
@@ -345,7 +345,7 @@ def _chunk_range(request: Request) -> tuple[int | None, int | None]:
     content_range = request.headers.get("content-range")
     if content_range is None:
         return None, length
-    m = _CONTENT_RANGE_RE.match(content_range.strip())
+    m = _CONTENT_RANGE_RE.fullmatch(content_range.strip())
     if not m:
         raise UploadInvalid(f"malformed Content-Range {content_range[:100]!r}; expected <start>-<end>")
     start, end = int(m.group(1)), int(m.group(2))
@@ -358,7 +358,7 @@ def _chunk_range(request: Request) -> tuple[int | None, int | None]:
 
 def parse_range(header: str, size: int) -> ByteRange | None:
     """One `bytes=` range (first-last, first-, or -suffix) clipped to the blob; None if unsatisfiable."""
-    m = _RANGE_RE.match(header.strip())
+    m = _RANGE_RE.fullmatch(header.strip())
     if not m or size == 0:
         return None
     first, last = m.group(1), m.group(2)

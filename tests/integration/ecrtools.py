@@ -26,7 +26,9 @@ _MODEL = botocore.session.get_session().get_service_model("ecr")
 def check_output_shape(operation: str, response: dict[str, Any]) -> None:
     body = {k: v for k, v in response.items() if k != "ResponseMetadata"}
     report = ParamValidator().validate(body, _MODEL.operation_model(operation).output_shape)
-    assert not report.has_errors(), f"{operation} response does not match botocore's shape:\n{report.generate_report()}"
+    assert not report.has_errors(), (
+        f"{operation} response does not match botocore's shape:\n{report.generate_report()}"
+    )
 
 
 def ecr_client(

@@ -1,0 +1,127 @@
+"""Fixtures for the integration tests: a Dockyard server per test session (per xdist worker) and
+real clients (skopeo, podman, the docker CLI through podman's service, the ORAS SDK).
+
+A client whose binary is missing skips its tests, except when the environment variable CI
+is set: there a missing client fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import clients
+from clients import DockerCLI, Podman, Registry, Skopeo
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.integration)
+
+
+def require_tool(name: str) -> str:
+    """The path of ``name``; skips the test when it is absent, fails under CI."""
+    path = clients.which(name)
+    if path:
+        return path
+    message = f"{name!r} is not installed (not found on PATH)"
+    if clients.env_flag("CI"):
+        pytest.fail(f"{message}; CI is set, so every client the integration tests drive must be present")
+    pytest.skip(message)
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """The Dockyard server for this test session (one per xdist worker).
+
+    Repositories must be created before a push: use ``new_repo`` or ``registry.create_repo``.
+    """
+    workdir = tmp_path_factory.mktemp(f"dockyard-{_worker()}")
+    with clients.dockyard_server(workdir) as reg:
+        yield reg
+
+
+@pytest.fixture(scope="module")
+def registry_create_on_push(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A second server, started with ``--create-on-push``, for one test module."""
+    workdir = tmp_path_factory.mktemp(f"dockyard-cop-{_worker()}")
+    with clients.dockyard_server(workdir, extra_args=["--create-on-push"]) as reg:
+        yield reg
+
+
+def _slug(text: str, limit: int = 40) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:limit].strip("-") or "t"
+
+
+@pytest.fixture
+def new_repo(registry: Registry, request: pytest.FixtureRequest) -> Callable[..., str]:
+    """A factory: ``new_repo("suffix")`` creates a uniquely named repository on ``registry``."""
+
+    def make(suffix: str = "") -> str:
+        name = f"it/{_slug(request.node.name)}-{uuid.uuid4().hex[:8]}"
+        if suffix:
+            name += f"/{_slug(suffix)}"
+        return registry.create_repo(name)
+
+    return make
+
+
+@pytest.fixture
+def repo(new_repo: Callable[..., str]) -> str:
+    """A fresh repository on ``registry``."""
+    return new_repo()
+
+
+@pytest.fixture(scope="session")
+def skopeo(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Skopeo:
+    binary = require_tool("skopeo")
+    tool = Skopeo(tmp_path_factory.mktemp("skopeo"), binary=binary)
+    registry.login(tool)
+    return tool
+
+
+@pytest.fixture(scope="session")
+def podman(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
+    binary = require_tool("podman")
+    tool = Podman(
+        tmp_path_factory.mktemp("podman"), insecure_hosts=[registry.host, registry.localhost], binary=binary
+    )
+    try:
+        registry.login(tool)
+        yield tool
+    finally:
+        tool.close()
+
+
+@pytest.fixture(scope="session")
+def docker_cli(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerCLI]:
+    docker = require_tool("docker")
+    podman = require_tool("podman")
+    tool = DockerCLI(
+        tmp_path_factory.mktemp("docker"),
+        insecure_hosts=[registry.host, registry.localhost],
+        docker=docker,
+        podman=podman,
+    )
+    tool.start()
+    try:
+        registry.login(tool)
+        yield tool
+    finally:
+        tool.stop()

@@ -1,0 +1,54 @@
+"""Shared fixtures for the ECR front-door tests: real boto3 clients without a network."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+if str(ROOT) not in sys.path:  # the package is not installed into the venv
+    sys.path.insert(0, str(ROOT))
+
+import boto3  # noqa: E402
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse  # noqa: E402
+from botocore.config import Config  # noqa: E402
+from ecr_testlib import ACCESS_KEY, ENDPOINT, REGION, SECRET_KEY  # noqa: E402
+
+Sender = Callable[[AWSPreparedRequest], AWSResponse]
+
+
+@pytest.fixture
+def ecr_client() -> Callable[..., Any]:
+    """Factory: a real boto3 ECR client whose HTTP sends go to ``send`` instead of a socket."""
+
+    def build(
+        send: Sender,
+        access_key: str = ACCESS_KEY,
+        secret_key: str = SECRET_KEY,
+        session_token: str | None = None,
+        validate: bool = True,
+    ) -> Any:
+        client = boto3.client(
+            "ecr",
+            endpoint_url=ENDPOINT,
+            region_name=REGION,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            aws_session_token=session_token,
+            config=Config(
+                retries={"total_max_attempts": 1},
+                parameter_validation=validate,
+            ),
+        )
+
+        def hook(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+            return send(request)
+
+        client.meta.events.register("before-send.ecr", hook)
+        return client
+
+    return build
