@@ -49,12 +49,14 @@ class Upload:
     repository_id: int
     algorithm: str
     size: int
+    state: Any = None  # the blob store's record of the session
 
 
 @dataclass(frozen=True, slots=True)
 class BlobInfo:
     digest: str
     size: int
+    key: str = ""  # where the blob store keeps the bytes
 
 
 class BlobService:
@@ -72,7 +74,7 @@ class BlobService:
         parse_digest(digest)
         rb = t.repository_blobs
         query = (
-            sa.select(t.repositories.c.id, t.blobs.c.size)
+            sa.select(t.repositories.c.id, t.blobs.c.size, t.blobs.c.storage_key)
             .select_from(
                 t.repositories.outerjoin(
                     rb, sa.and_(rb.c.repository_id == t.repositories.c.id, rb.c.digest == digest)
@@ -86,7 +88,7 @@ class BlobService:
             raise not_found(account_id, repo_name)
         if row.size is None:
             raise BlobUnknown(f"blob {digest} is not known to repository '{repo_name}'", {"digest": digest})
-        return BlobInfo(digest, row.size)
+        return BlobInfo(digest, row.size, row.storage_key)
 
     async def known_sizes(self, repository_id: int, digests: list[str]) -> dict[str, int]:
         query = (
@@ -150,7 +152,7 @@ class BlobService:
         parse_digest(digest)
         rb = t.repository_blobs
         query = (
-            sa.select(t.blobs.c.size)
+            sa.select(t.blobs.c.size, t.blobs.c.storage_key)
             .select_from(rb.join(t.repositories, t.repositories.c.id == rb.c.repository_id))
             .join(t.blobs, t.blobs.c.digest == rb.c.digest)
             .where(rb.c.digest == digest, t.repositories.c.account_id == repo.account_id)
@@ -159,18 +161,26 @@ class BlobService:
         if from_repo is not None:
             query = query.where(t.repositories.c.name == from_repo)
         async with self.db.write() as conn:
-            size = await conn.scalar(query)
-            if size is None:
+            row = (await conn.execute(query)).first()
+            if row is None:
                 return None
-            await self._link(conn, repo.id, digest, size)
-        return BlobInfo(digest, size)
+            # Locks the blob row: a garbage collector deciding about it waits for this link.
+            if await self._lock_blob(conn, digest) is None:
+                return None
+            await self._link(conn, repo.id, digest)
+        return BlobInfo(digest, row.size, row.storage_key)
 
-    async def _link(self, conn: AsyncConnection, repository_id: int, digest: str, size: int) -> None:
-        now = t.now()
-        await conn.execute(self.db.insert_ignore(t.blobs).values(digest=digest, size=size, created_at=now))
+    async def _lock_blob(self, conn: AsyncConnection, digest: str) -> str | None:
+        """The blob's storage key, row-locked until the transaction ends (None if no such blob)."""
+        query = sa.select(t.blobs.c.storage_key).where(t.blobs.c.digest == digest)
+        if not self.db.is_sqlite:  # SQLite's BEGIN IMMEDIATE already excludes other writers
+            query = query.with_for_update()
+        return await conn.scalar(query)
+
+    async def _link(self, conn: AsyncConnection, repository_id: int, digest: str) -> None:
         await conn.execute(
             self.db.insert_ignore(t.repository_blobs).values(
-                repository_id=repository_id, digest=digest, created_at=now
+                repository_id=repository_id, digest=digest, created_at=t.now()
             )
         )
 
@@ -181,7 +191,7 @@ class BlobService:
                 f"unsupported digest algorithm {algorithm!r}; supported: {', '.join(ALGORITHMS)}"
             )
         upload_id = str(uuid.uuid4())
-        await self.store.create_upload(upload_id)
+        state = await self.store.create_upload(upload_id)
         now = t.now()
         async with self.db.write() as conn:
             await conn.execute(
@@ -190,11 +200,12 @@ class BlobService:
                     repository_id=repo.id,
                     algorithm=algorithm,
                     size=0,
+                    store_state=state,
                     created_at=now,
                     updated_at=now,
                 )
             )
-        return Upload(upload_id, repo.id, algorithm, 0)
+        return Upload(upload_id, repo.id, algorithm, 0, state)
 
     async def get_upload(self, repo: Repository, upload_id: str) -> Upload:
         try:
@@ -211,7 +222,7 @@ class BlobService:
             ).first()
         if row is None:
             raise UploadUnknown(f"upload {upload_id} is unknown to repository '{repo.name}'")
-        return Upload(row.id, row.repository_id, row.algorithm, row.size)
+        return Upload(row.id, row.repository_id, row.algorithm, row.size, row.store_state)
 
     def _lock(self, upload_id: str) -> asyncio.Lock:
         lock = self._locks.get(upload_id)
@@ -247,11 +258,11 @@ class BlobService:
     ) -> Upload:
         hasher = await self._hasher_for(upload)
         self._hashers.pop(upload.id, None)  # consumed: stale if this append fails midway
-        writer = await self.store.open_upload(upload.id, upload.size)
+        writer = await self.store.open_upload(upload.id, upload.size, upload.state)
         try:
             written = await pump(body, writer.write, hasher)
         finally:
-            await writer.close()
+            state = await writer.close()
         if expected_length is not None and written != expected_length:
             raise SizeInvalid(
                 f"received {written} bytes but Content-Length/Content-Range said {expected_length}"
@@ -262,14 +273,17 @@ class BlobService:
                 result = await conn.execute(
                     t.uploads.update()
                     .where(t.uploads.c.id == upload.id, t.uploads.c.size == upload.size)
-                    .values(size=new_size, updated_at=t.now())
+                    .values(size=new_size, store_state=state, updated_at=t.now())
                 )
             if result.rowcount != 1:
                 raise RangeInvalid(
                     "the upload was changed concurrently; GET its status and resume", upload.size
                 )
-        self._remember(upload.id, new_size, hasher)
-        return Upload(upload.id, upload.repository_id, upload.algorithm, new_size)
+        if hasher is not None:
+            self._remember(upload.id, new_size, hasher)
+        return Upload(
+            upload.id, upload.repository_id, upload.algorithm, new_size, state if written else upload.state
+        )
 
     def _remember(self, upload_id: str, size: int, hasher: Any) -> None:
         self._hashers[upload_id] = (size, hasher)
@@ -277,11 +291,23 @@ class BlobService:
         while len(self._hashers) > HASHER_CACHE_SIZE:
             self._hashers.popitem(last=False)
 
-    async def _hasher_for(self, upload: Upload) -> Any:
+    async def _hasher_for(self, upload: Upload, algorithm: str | None = None) -> Any:
+        """The hash of the bytes received so far; None when it can only be computed at the end.
+
+        This process may not have seen the earlier chunks (a restart, or another node took
+        them): then the hash is rebuilt from the stored bytes, when the store can read an
+        unfinished upload, or left to `_verify` after the upload is finished.
+        """
+        algorithm = algorithm or upload.algorithm
         cached = self._hashers.get(upload.id)
-        if cached is not None and cached[0] == upload.size and cached[1].name == upload.algorithm:
+        if cached is not None and cached[0] == upload.size and cached[1].name == algorithm:
             return cached[1]
-        hasher = new_hasher(upload.algorithm)
+        if upload.size and not self.store.can_read_uploads:
+            return None
+        return await self._hash_upload(upload, algorithm)
+
+    async def _hash_upload(self, upload: Upload, algorithm: str) -> Any:
+        hasher = new_hasher(algorithm)
         if upload.size:
             async for chunk in self.store.read_upload(upload.id, upload.size):
                 await anyio.to_thread.run_sync(hasher.update, chunk)
@@ -307,32 +333,96 @@ class BlobService:
             upload = await self.get_upload(repo, upload_id)
             if body is not None:
                 upload = await self._append_locked(upload, body, None)
-            if expected.algorithm == upload.algorithm:
-                hasher = await self._hasher_for(upload)
-            else:
-                hasher = await self._hasher_for(
-                    Upload(upload.id, upload.repository_id, expected.algorithm, upload.size)
+            hasher = await self._hasher_for(upload, expected.algorithm)
+            try:
+                return await self._verify_and_store(repo, upload, digest, hasher, exclusive=exclusive)
+            finally:
+                self._forget(upload.id)
+
+    async def put_monolithic(self, repo: Repository, digest: str, body: AsyncIterator[bytes]) -> BlobInfo:
+        """Single-request upload (POST ?digest=): no session row at all."""
+        expected = parse_digest(digest)
+        upload_id = str(uuid.uuid4())
+        state = await self.store.create_upload(upload_id)
+        try:
+            hasher = new_hasher(expected.algorithm)
+            writer = await self.store.open_upload(upload_id, 0, state)
+            try:
+                size = await pump(body, writer.write, hasher)
+            finally:
+                state = await writer.close()
+        except BaseException:
+            await self.store.delete_upload(upload_id, state)
+            raise
+        upload = Upload(upload_id, repo.id, expected.algorithm, size, state)
+        return await self._verify_and_store(repo, upload, digest, hasher, has_row=False)
+
+    async def _verify_and_store(
+        self,
+        repo: Repository,
+        upload: Upload,
+        digest: str,
+        hasher: Any,
+        *,
+        exclusive: bool = False,
+        has_row: bool = True,
+    ) -> BlobInfo:
+        """Check the digest, then record the blob, publishing the upload's bytes only if they are new.
+
+        The blob row is locked while deciding, so a concurrent garbage collector either
+        removed the old row first (then these bytes are published under a new key) or
+        finds the new link and keeps the blob. A blob row therefore always points at
+        bytes that exist.
+        """
+        expected = parse_digest(digest)
+        await self.store.finish_upload(upload.id, upload.size, upload.state)
+        if hasher is None:
+            hasher = await self._hash_upload(upload, expected.algorithm)
+        actual = f"{expected.algorithm}:{hasher.hexdigest()}"
+        if actual != digest:
+            await self._discard(upload, has_row)
+            raise DigestInvalid(
+                f"the uploaded content has digest {actual}, not {digest}",
+                {"expected": digest, "actual": actual},
+            )
+        published: str | None = None
+        superseded: str | None = None
+        linked_before = False
+        async with self.db.write() as conn:
+            if exclusive:
+                linked_before = await self._is_linked(conn, repo.id, digest)
+            key = await self._lock_blob(conn, digest)
+            if key is None:
+                key = published = await self.store.publish(upload.id, digest, upload.size)
+                inserted = await conn.execute(
+                    self.db.insert_ignore(t.blobs).values(
+                        digest=digest, size=upload.size, storage_key=key, created_at=t.now()
+                    )
                 )
-            actual = f"{expected.algorithm}:{hasher.hexdigest()}"
-            if actual != digest:
-                raise DigestInvalid(
-                    f"the uploaded content has digest {actual}, not {digest}",
-                    {"expected": digest, "actual": actual},
-                )
-            await self.store.commit_upload(upload.id, digest, upload.size)
-            linked_before = False
-            async with self.db.write() as conn:
-                if exclusive:
-                    linked_before = await self._is_linked(conn, repo.id, digest)
-                if not linked_before:
-                    await self._link(conn, repo.id, digest, upload.size)
+                if not inserted.rowcount:  # another upload of the same bytes won the race
+                    superseded, key = published, await self._lock_blob(conn, digest)
+            if not linked_before:
+                await self._link(conn, repo.id, digest)
+            if has_row:
                 await conn.execute(t.uploads.delete().where(t.uploads.c.id == upload.id))
-            self._forget(upload.id)
+        if published is None:
+            await self.store.delete_upload(upload.id, upload.state)
+        else:
+            await self.store.cleanup_upload(upload.id)
+        if superseded is not None:
+            await self.store.delete_many([superseded])
         if linked_before:
             raise BlobAlreadyLinked(
                 f"blob {digest} is already in repository '{repo.name}'", {"digest": digest}
             )
-        return BlobInfo(digest, upload.size)
+        return BlobInfo(digest, upload.size, str(key))
+
+    async def _discard(self, upload: Upload, has_row: bool) -> None:
+        """A failed upload is over: the client starts again with a new session."""
+        if has_row:
+            async with self.db.write() as conn:
+                await conn.execute(t.uploads.delete().where(t.uploads.c.id == upload.id))
+        await self.store.delete_upload(upload.id, upload.state)
 
     @staticmethod
     async def _is_linked(conn: AsyncConnection, repository_id: int, digest: str) -> bool:
@@ -342,38 +432,10 @@ class BlobService:
         )
         return found is not None
 
-    async def put_monolithic(self, repo: Repository, digest: str, body: AsyncIterator[bytes]) -> BlobInfo:
-        """Single-request upload (POST ?digest=): no session row unless it succeeds."""
-        expected = parse_digest(digest)
-        upload_id = str(uuid.uuid4())
-        await self.store.create_upload(upload_id)
-        try:
-            hasher = new_hasher(expected.algorithm)
-            writer = await self.store.open_upload(upload_id, 0)
-            try:
-                size = await pump(body, writer.write, hasher)
-            finally:
-                await writer.close()
-            actual = f"{expected.algorithm}:{hasher.hexdigest()}"
-            if actual != digest:
-                raise DigestInvalid(
-                    f"the uploaded content has digest {actual}, not {digest}",
-                    {"expected": digest, "actual": actual},
-                )
-            await self.store.commit_upload(upload_id, digest, size)
-        except BaseException:
-            await self.store.delete_upload(upload_id)
-            raise
-        async with self.db.write() as conn:
-            await self._link(conn, repo.id, digest, size)
-        return BlobInfo(digest, size)
-
     async def cancel(self, repo: Repository, upload_id: str) -> None:
         async with self._lock(upload_id):
             upload = await self.get_upload(repo, upload_id)
-            async with self.db.write() as conn:
-                await conn.execute(t.uploads.delete().where(t.uploads.c.id == upload.id))
-            await self.store.delete_upload(upload.id)
+            await self._discard(upload, has_row=True)
             self._forget(upload.id)
 
     def _forget(self, upload_id: str) -> None:
@@ -381,9 +443,6 @@ class BlobService:
         lock = self._locks.get(upload_id)
         if lock is not None and not lock.locked():
             self._locks.pop(upload_id, None)
-
-    async def open(self, digest: str) -> str | None:
-        return self.store.local_path(digest)
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:
@@ -404,7 +463,10 @@ async def pump(body: AsyncIterator[bytes], write: Any, hasher: Any) -> int:
     pending: asyncio.Future[Any] | None = None
 
     async def consume(data: bytes) -> None:
-        await asyncio.gather(anyio.to_thread.run_sync(hasher.update, data), write(data))
+        if hasher is None:
+            await write(data)
+        else:
+            await asyncio.gather(anyio.to_thread.run_sync(hasher.update, data), write(data))
 
     try:
         async for chunk in body:

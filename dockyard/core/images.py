@@ -380,6 +380,9 @@ class ImageService:
         now = t.now()
         m = t.manifests
         stale = sa.or_(m.c.last_pulled_at.is_(None), m.c.last_pulled_at < now - PULL_TIME_RESOLUTION)
+        async with self.db.read() as conn:  # most pulls find a fresh time: no write lock for them
+            if await conn.scalar(sa.select(m.c.id).where(which, stale).limit(1)) is None:
+                return
         async with self.db.write() as conn:
             await conn.execute(m.update().where(which, stale).values(last_pulled_at=now))
 

@@ -12,13 +12,13 @@ import logging
 from xml.sax.saxutils import escape
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from dockyard.blob_serving import blob_response
 from dockyard.core.errors import DomainError
 from dockyard.core.layer_urls import PATH_PREFIX, LayerUrlInvalid, signer_for
 from dockyard.core.registry import Registry
-from dockyard.oci.routes import parse_range
 
 log = logging.getLogger("dockyard.ecr")
 OCTET = "application/octet-stream"
@@ -52,29 +52,16 @@ async def _handle(registry: Registry, request: Request) -> Response:
         "Accept-Ranges": "bytes",
         "Cache-Control": "private, max-age=3600",
     }
-    if request.method == "HEAD":
-        headers["Content-Length"] = str(info.size)
-        return Response(b"", headers=headers, media_type=OCTET)
-    range_header = request.headers.get("range")
-    if range_header is not None:
-        byte_range = parse_range(range_header, info.size)
-        if byte_range is None:
-            return _error(
-                416,
-                "InvalidRange",
-                "The requested range is not satisfiable",
-                {"Content-Range": f"bytes */{info.size}"},
-            )
-        headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{info.size}"
-        headers["Content-Length"] = str(byte_range.end - byte_range.start + 1)
-        return StreamingResponse(
-            registry.store.read(info.digest, byte_range), status_code=206, headers=headers, media_type=OCTET
+
+    def unsatisfiable(size: int, _range_header: str) -> Response:
+        return _error(
+            416,
+            "InvalidRange",
+            "The requested range is not satisfiable",
+            {"Content-Range": f"bytes */{size}"},
         )
-    path = registry.store.local_path(info.digest)
-    if path is not None:
-        return FileResponse(path, headers=headers, media_type=OCTET)
-    headers["Content-Length"] = str(info.size)
-    return StreamingResponse(registry.store.read(info.digest), headers=headers, media_type=OCTET)
+
+    return blob_response(request, registry.store, info, headers, unsatisfiable)
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -36,7 +36,7 @@ async def purge_uploads(registry: Registry, payload: dict[str, Any]) -> dict[str
                 t.uploads.delete().where(t.uploads.c.id == row.id, t.uploads.c.updated_at < cutoff)
             )
         if result.rowcount:
-            await registry.store.delete_upload(row.id)
+            await registry.store.delete_upload(row.id, row.store_state)
             purged += 1
     return {"purged": purged}
 
@@ -51,23 +51,21 @@ async def scrub(registry: Registry, payload: dict[str, Any]) -> dict[str, Any]:
     checked, corrupt = 0, []
     while True:
         async with registry.db.read() as conn:
-            digests = list(
-                (
-                    await conn.execute(
-                        sa.select(t.blobs.c.digest)
-                        .where(t.blobs.c.digest > after)
-                        .order_by(t.blobs.c.digest)
-                        .limit(SCRUB_BATCH)
-                    )
-                ).scalars()
-            )
-        if not digests:
+            rows = (
+                await conn.execute(
+                    sa.select(t.blobs.c.digest, t.blobs.c.storage_key)
+                    .where(t.blobs.c.digest > after)
+                    .order_by(t.blobs.c.digest)
+                    .limit(SCRUB_BATCH)
+                )
+            ).all()
+        if not rows:
             break
-        for digest in digests:
+        for digest, key in rows:
             algorithm, expected = digest.split(":", 1)
             hasher = hashlib.new(algorithm)
             try:
-                async for chunk in registry.store.read(digest):
+                async for chunk in registry.store.read(key):
                     await anyio.to_thread.run_sync(hasher.update, chunk)
                 ok = hasher.hexdigest() == expected
             except FileNotFoundError:
@@ -75,7 +73,7 @@ async def scrub(registry: Registry, payload: dict[str, Any]) -> dict[str, Any]:
             if not ok:
                 corrupt.append(digest)
             checked += 1
-        after = digests[-1]
+        after = rows[-1].digest
     return {"checked": checked, "corrupt": corrupt}
 
 

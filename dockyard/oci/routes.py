@@ -10,13 +10,14 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from dockyard.addresses import account_for_host
+from dockyard.blob_serving import blob_response
 from dockyard.core.account_settings import blob_mounting_enabled
 from dockyard.core.errors import DomainError, ManifestTooLarge, RangeInvalid, SizeInvalid, UploadInvalid
 from dockyard.core.manifests import is_index, pick_platform_child, referrers_index
@@ -25,10 +26,8 @@ from dockyard.core.names import validate_repository_name
 from dockyard.core.registry import Registry
 from dockyard.oci.auth import AuthFailed, OciAuthenticator
 from dockyard.oci.errors import API_VERSION_HEADER, domain_error_response, error_response
-from dockyard.store.blobs.base import ByteRange
 
 log = logging.getLogger("dockyard.oci")
-_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CONTENT_RANGE_RE = re.compile(r"^(\d+)-(\d+)$")
 VERSION = {API_VERSION_HEADER[0]: API_VERSION_HEADER[1]}
 
@@ -99,7 +98,7 @@ class OciApp:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
-        route = match(request.url.path)
+        route = match(_decoded_path(request))
         if route is None:
             return error_response(404, "NOT_FOUND", f"no such endpoint: {request.url.path[:200]}")
         handler = self.routes.get((route.kind, request.method))
@@ -231,34 +230,16 @@ class OciApp:
             "Accept-Ranges": "bytes",
             "Cache-Control": "max-age=31536000",
         }
-        if request.method == "HEAD":
-            headers["Content-Length"] = str(info.size)
-            return Response(b"", headers=headers, media_type="application/octet-stream")
-        range_header = request.headers.get("range")
-        if range_header is not None:
-            byte_range = parse_range(range_header, info.size)
-            if byte_range is None:
-                return error_response(
-                    416,
-                    "BLOB_UNKNOWN" if info.size == 0 else "SIZE_INVALID",
-                    f"range {range_header[:100]!r} cannot be satisfied by a {info.size}-byte blob",
-                    headers={"Content-Range": f"bytes */{info.size}"},
-                )
-            headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{info.size}"
-            headers["Content-Length"] = str(byte_range.end - byte_range.start + 1)
-            return StreamingResponse(
-                self.registry.store.read(info.digest, byte_range),
-                status_code=206,
-                headers=headers,
-                media_type="application/octet-stream",
+
+        def unsatisfiable(size: int, range_header: str) -> Response:
+            return error_response(
+                416,
+                "BLOB_UNKNOWN" if size == 0 else "SIZE_INVALID",
+                f"range {range_header[:100]!r} cannot be satisfied by a {size}-byte blob",
+                headers={"Content-Range": f"bytes */{size}"},
             )
-        path = self.registry.store.local_path(info.digest)
-        if path is not None:
-            return FileResponse(path, headers=headers, media_type="application/octet-stream")
-        headers["Content-Length"] = str(info.size)
-        return StreamingResponse(
-            self.registry.store.read(info.digest), headers=headers, media_type="application/octet-stream"
-        )
+
+        return blob_response(request, self.registry.store, info, headers, unsatisfiable)
 
     async def delete_blob(self, request: Request, route: Route) -> Response:
         await self.registry.blobs.unlink(self.account(request), route.name, route.arg)
@@ -318,6 +299,15 @@ class OciApp:
 
 
 # -------------------------------------------------------------------- helpers
+def _decoded_path(request: Request) -> str:
+    """The path as the client sent it, percent-decoded here: some servers drop control
+    characters while decoding, which would turn an invalid name like `a%0Ab` into a valid one."""
+    raw = request.scope.get("raw_path")
+    if raw:
+        return unquote(raw.decode("latin-1").split("?", 1)[0])
+    return request.url.path
+
+
 def _body(request: Request) -> AsyncIterator[bytes]:
     return request.stream()
 
@@ -354,23 +344,6 @@ def _chunk_range(request: Request) -> tuple[int | None, int | None]:
     if length is not None and length != end - start + 1:
         raise SizeInvalid(f"Content-Length {length} does not match Content-Range {content_range}")
     return start, end - start + 1
-
-
-def parse_range(header: str, size: int) -> ByteRange | None:
-    """One `bytes=` range (first-last, first-, or -suffix) clipped to the blob; None if unsatisfiable."""
-    m = _RANGE_RE.fullmatch(header.strip())
-    if not m or size == 0:
-        return None
-    first, last = m.group(1), m.group(2)
-    if first == "":
-        if last == "" or int(last) == 0:
-            return None
-        return ByteRange(max(size - int(last), 0), size - 1)
-    start = int(first)
-    end = size - 1 if last == "" else min(int(last), size - 1)
-    if start >= size or (last != "" and int(last) < start):
-        return None
-    return ByteRange(start, end)
 
 
 def _range_headers(name: str, upload_id: str, size: int) -> dict[str, str]:

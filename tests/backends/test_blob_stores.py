@@ -57,8 +57,9 @@ async def upload(store_url: str, data: bytes, pieces: list[int]) -> tuple[BlobSt
     await store.finish_upload(upload_id, len(data), state)
     assert await collect(store.read_upload(upload_id, len(data))) == data
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    await store.commit_upload(upload_id, digest, len(data))
-    return store, digest
+    key = await store.publish(upload_id, digest, len(data))
+    await store.cleanup_upload(upload_id)
+    return store, key
 
 
 @pytest.mark.parametrize(
@@ -75,23 +76,26 @@ def test_upload_across_requests_and_nodes(store_url: str, size: int, pieces: lis
     data = os.urandom(size)
 
     async def go() -> None:
-        store, digest = await upload(store_url, data, pieces)
-        assert await store.exists(digest)
-        assert await collect(store.read(digest)) == data
+        store, key = await upload(store_url, data, pieces)
+        assert await store.exists(key)
+        assert await collect(store.read(key)) == data
         if size > 20:
-            assert await collect(store.read(digest, ByteRange(10, 19))) == data[10:20]
+            assert await collect(store.read(key, ByteRange(10, 19))) == data[10:20]
 
     run(go())
 
 
-def test_publishing_an_existing_blob_keeps_one_copy(store_url: str) -> None:
+def test_every_publish_gets_its_own_key(store_url: str) -> None:
+    """Deleting an old copy (garbage collection) can never touch a newer one."""
     data = os.urandom(2 * MiB)
 
     async def go() -> None:
-        _, digest = await upload(store_url, data, [len(data)])
-        store, again = await upload(store_url, data, [MiB, MiB])
-        assert again == digest
-        assert await collect(store.read(digest)) == data
+        store, first = await upload(store_url, data, [len(data)])
+        _, second = await upload(store_url, data, [MiB, MiB])
+        assert first != second
+        await store.delete_many([first])
+        assert not await store.exists(first)
+        assert await collect(store.read(second)) == data
 
     run(go())
 
@@ -119,9 +123,9 @@ def test_delete_upload_and_blobs(store_url: str) -> None:
         state = await store.create_upload(upload_id)
         state = await append(store, upload_id, 0, state, os.urandom(6 * MiB), MiB)
         await store.delete_upload(upload_id, state)
-        store, digest = await upload(store_url, b"x" * 10, [10])
-        await store.delete_many([digest])
-        assert not await store.exists(digest)
+        store, key = await upload(store_url, b"x" * 10, [10])
+        await store.delete_many([key])
+        assert not await store.exists(key)
         await store.check()
 
     run(go())

@@ -363,6 +363,7 @@ class Oci:
             auth=self.auth,
             timeout=httpx.Timeout(120.0, connect=10.0),
             follow_redirects=True,
+            trust_env=False,
         )
 
     def close(self) -> None:
@@ -517,7 +518,7 @@ class LocalRegistry:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"dockyard serve exited with {self.proc.returncode}: {self.read_log()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                if httpx.get(self.url + "/healthz", timeout=2, trust_env=False).status_code == 200:
                     break
             if time.monotonic() > deadline:
                 self.stop()
@@ -548,7 +549,7 @@ class LocalRegistry:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-_local: LocalRegistry | None = None
+_local: Any = None
 
 
 def get_registry(request: pytest.FixtureRequest) -> Any:
@@ -558,9 +559,24 @@ def get_registry(request: pytest.FixtureRequest) -> Any:
     except pytest.FixtureLookupError:
         pass
     if _local is None:
-        _local = LocalRegistry()
-        atexit.register(_local.stop)
+        _local = _start_fallback()
     return _local
+
+
+def _start_fallback() -> Any:
+    """Prefer the project's own server launcher (it also fetches credentials); else a bare one."""
+    try:
+        import clients  # tests/integration/clients.py
+    except ImportError:
+        clients = None
+    if clients is not None and hasattr(clients, "dockyard_server"):
+        cm = clients.dockyard_server(Path(tempfile.mkdtemp(prefix="dockyard-oci-")))
+        reg = cm.__enter__()
+        atexit.register(cm.__exit__, None, None, None)
+        return reg
+    reg = LocalRegistry()
+    atexit.register(reg.stop)
+    return reg
 
 
 @pytest.fixture(scope="session", name="oci")

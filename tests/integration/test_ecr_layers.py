@@ -372,18 +372,25 @@ def test_complete_layer_upload_errors(ecr: Any, repo: str) -> None:
     data = os.urandom(3000)
     uid = upload(data)
     with pytest.raises(ClientError) as excinfo:
-        complete(uid, [sha256(b"something else")])
-    assert error_code(excinfo) == "InvalidLayerException"
-    with pytest.raises(ClientError) as excinfo:
         complete(uid, ["sha256:abc"])  # fits the model's pattern, but is no sha256 digest
     assert error_code(excinfo) == "InvalidParameterException"
     with pytest.raises(ClientError) as excinfo:
         complete(uid, ["not a digest"])
     assert error_code(excinfo) == "InvalidParameterException"
-    # The upload survives a wrong digest: completing it right works.
+    # A malformed digest leaves the upload alone: completing it right works.
     assert complete(uid, [sha256(data)])["layerDigest"] == sha256(data)
     with pytest.raises(ClientError) as excinfo:
         complete(uid, [sha256(data)])
+    assert error_code(excinfo) == "UploadNotFoundException"
+
+    # Content that does not match its digest ends the upload (as Distribution cancels it):
+    # the client starts a new one.
+    wrong = upload(os.urandom(3000))
+    with pytest.raises(ClientError) as excinfo:
+        complete(wrong, [sha256(b"something else")])
+    assert error_code(excinfo) == "InvalidLayerException"
+    with pytest.raises(ClientError) as excinfo:
+        complete(wrong, [sha256(b"something else")])
     assert error_code(excinfo) == "UploadNotFoundException"
 
     again = upload(data)

@@ -373,3 +373,20 @@ def test_data_intact_after_failed_overwrites(oci, victim):
     r = oci.put_upload(r.headers["Location"], t.digest(victim_layer))
     t.expect_error(r, 400, "DIGEST_INVALID", "PUT wrong content under an existing blob's digest")
     _assert_intact(oci, victim)
+
+
+@pytest.mark.parametrize("ctrl", ["%0A", "%0D", "%09"])
+def test_control_characters_do_not_alias_other_names(oci, victim, ctrl):
+    """`/v2/vic%0Atim/...` names the (invalid) repository "vic\\ntim", not "victim"; likewise for tags.
+    Silently dropping the control character would let a request address a different repository/tag."""
+    repo, img = victim
+    aliased = repo[:3] + ctrl + repo[3:]
+    r = oci.raw("GET", f"/v2/{aliased}/tags/list")
+    t.expect(r, (400, 404), f"tags/list of {aliased!r}")
+    assert b"stable" not in r.content, f"{aliased!r} was resolved to {repo!r}" + t.describe(r)
+    r = oci.raw("GET", f"/v2/{repo}/manifests/sta{ctrl}ble")
+    t.expect(r, (400, 404), f"manifest sta{ctrl}ble must not resolve to tag 'stable'")
+    r = oci.raw(
+        "PUT", f"/v2/{repo}/manifests/stable{ctrl}", headers={"Content-Type": img.media_type}, body=img.body
+    )
+    t.expect_error(r, 400, ("TAG_INVALID", "MANIFEST_INVALID"), f"PUT tag 'stable{ctrl}'")

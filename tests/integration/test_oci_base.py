@@ -107,11 +107,13 @@ def test_nested_repository_name_push_and_pull(oci):
 def test_authentication_is_required_when_configured(oci):
     if oci.auth is None:
         pytest.skip("registry fixture has no credentials configured")
-    with httpx.Client(base_url=oci.url, timeout=30) as anon:
+    with httpx.Client(base_url=oci.url, timeout=30, trust_env=False) as anon:
         r = anon.get("/v2/")
         t.expect(r, 401, "GET /v2/ without credentials (end-1 failure 401)")
         assert "WWW-Authenticate" in r.headers, t.describe(r)
         r = anon.get(f"/v2/{t.unique('x')}/tags/list")
         t.expect_error(r, 401, "UNAUTHORIZED", "anonymous tag list")
-    with httpx.Client(base_url=oci.url, timeout=30, auth=(oci.auth[0], uuid.uuid4().hex)) as bad:
+    with httpx.Client(
+        base_url=oci.url, timeout=30, auth=(oci.auth[0], uuid.uuid4().hex), trust_env=False
+    ) as bad:
         t.expect(bad.get("/v2/"), 401, "GET /v2/ with a wrong password")

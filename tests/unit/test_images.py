@@ -51,10 +51,11 @@ class Env:
 
     async def blob(self, repo: Repository, data: bytes) -> dict[str, Any]:
         digest = sha(data)
+        row: dict[str, Any] = {"digest": digest, "size": len(data), "created_at": t.now()}
+        if "storage_key" in t.blobs.c:  # where the bytes would live; no bytes are read here
+            row["storage_key"] = digest
         async with self.db.write() as conn:
-            await conn.execute(
-                self.db.insert_ignore(t.blobs).values(digest=digest, size=len(data), created_at=t.now())
-            )
+            await conn.execute(self.db.insert_ignore(t.blobs).values(**row))
             await conn.execute(
                 self.db.insert_ignore(t.repository_blobs).values(
                     repository_id=repo.id, digest=digest, created_at=t.now()

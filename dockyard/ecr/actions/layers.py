@@ -200,12 +200,11 @@ async def batch_check_layer_availability(call: Call, params: Params) -> Result:
                 }
             )
             continue
-        # Known to the repository but with its bytes gone from the store: UNAVAILABLE.
-        present = await call.registry.store.exists(digest)
+        # The database is the truth: a blob row always points at stored bytes.
         layers.append(
             {
                 "layerDigest": digest,
-                "layerAvailability": "AVAILABLE" if present else "UNAVAILABLE",
+                "layerAvailability": "AVAILABLE",
                 "layerSize": size,
                 "mediaType": _media_type_in(manifests.get(digest), digest),
             }

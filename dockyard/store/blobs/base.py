@@ -1,8 +1,10 @@
-"""The blob store interface: bytes by digest, and upload sessions being written.
+"""The blob store interface: upload sessions being written, and published blobs by key.
 
-A store only holds bytes; the metadata database decides what exists. Stores
-are interchangeable (filesystem now, S3-compatible object storage later), so
-nothing above this layer knows about paths, keys or multipart uploads.
+A store only holds bytes; the metadata database decides what exists. Every
+publish gets a key of its own, recorded in the blob's row, so a garbage
+collector deleting an old copy can never remove bytes a newer row points to,
+whatever the interleaving. Stores are interchangeable (filesystem, S3-compatible
+object storage), so nothing above this layer knows about paths or multipart uploads.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class BlobStore(ABC):
     # node or after a restart); when not, they become readable after `finish_upload`.
     can_read_uploads = True
 
+    # ---------------------------------------------------------------- upload sessions
     @abstractmethod
     async def create_upload(self, upload_id: str) -> Any:
         """Start a session; returns the store's state for it (JSON), kept with the session's row."""
@@ -48,36 +51,37 @@ class BlobStore(ABC):
 
     @abstractmethod
     def read_upload(self, upload_id: str, size: int) -> AsyncIterator[bytes]:
-        """The first `size` bytes of an upload (to rebuild a hash after a restart)."""
+        """The first `size` bytes of an upload (to verify its digest)."""
 
     @abstractmethod
-    async def commit_upload(self, upload_id: str, digest: str, size: int) -> None:
-        """Atomically publish the upload's bytes as blob `digest` (kept once if it exists)."""
+    async def publish(self, upload_id: str, digest: str, size: int) -> str:
+        """Make a finished, verified upload durable under a new key, and return the key."""
 
     @abstractmethod
-    async def delete_upload(self, upload_id: str, state: Any = None) -> None: ...
+    async def delete_upload(self, upload_id: str, state: Any = None) -> None:
+        """Drop a session's bytes (cancelled, failed, purged, or its content already stored)."""
 
-    async def delete_many(self, digests: list[str]) -> None:
-        """Delete blobs in bulk (garbage collection); stores with batch deletes override it."""
-        for digest in digests:
-            await self.delete(digest)
+    async def cleanup_upload(self, upload_id: str) -> None:  # noqa: B027
+        """Remove a published session's leftovers (not the published bytes)."""
 
-    def download_url(self, digest: str) -> str | None:
+    # ---------------------------------------------------------------- published blobs
+    @abstractmethod
+    def read(self, key: str, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]: ...
+
+    @abstractmethod
+    async def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    async def delete_many(self, keys: list[str]) -> None:
+        """Delete published blobs (garbage collection); missing keys are not an error."""
+
+    def local_path(self, key: str) -> str | None:
+        """A filesystem path for zero-copy serving, when the store has one."""
+        return None
+
+    def download_url(self, key: str) -> str | None:
         """A URL clients may fetch the blob from directly (a presigned redirect), if any."""
         return None
 
     async def check(self) -> None:  # noqa: B027
         """Raise if the store is unreachable or unwritable (`dockyard check`, readiness)."""
-
-    @abstractmethod
-    async def exists(self, digest: str) -> bool: ...
-
-    @abstractmethod
-    async def delete(self, digest: str) -> None: ...
-
-    @abstractmethod
-    def read(self, digest: str, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]: ...
-
-    def local_path(self, digest: str) -> str | None:
-        """A filesystem path for zero-copy serving, when the store has one."""
-        return None

@@ -1,8 +1,8 @@
-"""Blobs as files: `blobs/<alg>/<2 hex>/<hex>` plus `uploads/<id>` being written.
+"""Blobs as files: `blobs/<alg>/<2 hex>/<hex>.<upload id>`, and `uploads/<id>` being written.
 
-Publishing is fsync + rename, so a blob path either holds the verified bytes or
-does not exist; a crash mid-upload leaves only an upload file, which the next
-append truncates back to the size the database recorded.
+Publishing is fsync + rename (+ fsync of the directory), so a published path either
+holds verified bytes or does not exist; a crash mid-upload leaves only an upload
+file, which the next append truncates back to the size the database recorded.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ READ_CHUNK = 1024 * 1024
 
 
 class FileUploadWriter(UploadWriter):
-    def __init__(self, fd: int, offset: int) -> None:
+    def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._size = offset
 
     async def write(self, data: bytes) -> None:
         await anyio.to_thread.run_sync(self._write_all, data)
@@ -32,10 +31,9 @@ class FileUploadWriter(UploadWriter):
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
-        self._size += len(data)
 
     async def close(self) -> Any:
-        # Durability of upload bytes is settled once, at commit (fsync before rename).
+        # Durability of upload bytes is settled once, at publish (fsync before rename).
         os.close(self._fd)
         return None
 
@@ -54,39 +52,38 @@ class FilesystemBlobStore(BlobStore):
             raise ValueError("bad upload id")
         return self._uploads / upload_id
 
-    def blob_path(self, digest: str) -> Path:
-        algorithm, hexpart = digest.split(":", 1)
-        return self._blobs / algorithm / hexpart[:2] / hexpart
+    def _key_path(self, key: str) -> Path:
+        path = (self._blobs / key).resolve()
+        if self._blobs not in path.parents:
+            raise ValueError(f"blob key outside the store: {key!r}")
+        return path
 
     async def create_upload(self, upload_id: str) -> Any:
         self._upload_path(upload_id).touch(exist_ok=False)
         return None
 
     async def open_upload(self, upload_id: str, offset: int, state: Any = None) -> UploadWriter:
-        path = self._upload_path(upload_id)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        fd = os.open(self._upload_path(upload_id), os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             os.ftruncate(fd, offset)
             os.lseek(fd, offset, os.SEEK_SET)
         except BaseException:
             os.close(fd)
             raise
-        return FileUploadWriter(fd, offset)
+        return FileUploadWriter(fd)
 
     async def read_upload(self, upload_id: str, size: int) -> AsyncIterator[bytes]:
-        async for chunk in self._read_file(self._upload_path(upload_id), 0, size):
+        async for chunk in _read_file(self._upload_path(upload_id), 0, size):
             yield chunk
 
-    async def commit_upload(self, upload_id: str, digest: str, size: int) -> None:
-        src = self._upload_path(upload_id)
-        dst = self.blob_path(digest)
-        await anyio.to_thread.run_sync(self._publish, src, dst, size)
+    async def publish(self, upload_id: str, digest: str, size: int) -> str:
+        algorithm, hexpart = digest.split(":", 1)
+        key = f"{algorithm}/{hexpart[:2]}/{hexpart}.{upload_id}"
+        await anyio.to_thread.run_sync(self._publish, self._upload_path(upload_id), self._key_path(key), size)
+        return key
 
     @staticmethod
     def _publish(src: Path, dst: Path, size: int) -> None:
-        if dst.exists():
-            src.unlink(missing_ok=True)
-            return
         with open(src, "r+b") as f:
             f.truncate(size)
             os.fsync(f.fileno())
@@ -101,41 +98,41 @@ class FilesystemBlobStore(BlobStore):
     async def delete_upload(self, upload_id: str, state: Any = None) -> None:
         self._upload_path(upload_id).unlink(missing_ok=True)
 
-    async def exists(self, digest: str) -> bool:
-        return self.blob_path(digest).exists()
-
-    async def delete(self, digest: str) -> None:
-        self.blob_path(digest).unlink(missing_ok=True)
-
-    async def read(self, digest: str, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]:
-        path = self.blob_path(digest)
+    async def read(self, key: str, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]:
+        path = self._key_path(key)
         if byte_range is None:
             start, length = 0, path.stat().st_size
         else:
             start, length = byte_range.start, byte_range.end - byte_range.start + 1
-        async for chunk in self._read_file(path, start, length):
+        async for chunk in _read_file(path, start, length):
             yield chunk
 
-    @staticmethod
-    async def _read_file(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            remaining = length
-            offset = start
-            while remaining > 0:
-                chunk = await anyio.to_thread.run_sync(os.pread, fd, min(READ_CHUNK, remaining), offset)
-                if not chunk:
-                    break
-                offset += len(chunk)
-                remaining -= len(chunk)
-                yield chunk
-        finally:
-            os.close(fd)
+    async def exists(self, key: str) -> bool:
+        return self._key_path(key).exists()
 
-    def local_path(self, digest: str) -> str | None:
-        return str(self.blob_path(digest))
+    async def delete_many(self, keys: list[str]) -> None:
+        for key in keys:
+            self._key_path(key).unlink(missing_ok=True)
+
+    def local_path(self, key: str) -> str | None:
+        return str(self._key_path(key))
 
     async def check(self) -> None:
         probe = self._uploads / f".check-{os.getpid()}"
         probe.write_bytes(b"ok")
         probe.unlink()
+
+
+async def _read_file(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        remaining, offset = length, start
+        while remaining > 0:
+            chunk = await anyio.to_thread.run_sync(os.pread, fd, min(READ_CHUNK, remaining), offset)
+            if not chunk:
+                break
+            offset += len(chunk)
+            remaining -= len(chunk)
+            yield chunk
+    finally:
+        os.close(fd)

@@ -5,13 +5,13 @@ throttling), called from worker threads. aiobotocore would avoid the threads but
 an older botocore than the one whose ECR model Dockyard is built from.
 
 Layout under the configured prefix:
-  blobs/<alg>/<2 hex>/<hex>        published blobs (content-addressed)
-  uploads/<id>/data                an upload session's multipart upload target
-  uploads/<id>/tail-<n>            bytes received but not yet a full part
-An upload is an S3 multipart upload whose id and part ETags live in the session's
-database row (`store_state`), so any node can continue it: parts are uploaded as
-soon as `part_size` bytes have arrived, the remainder waits in a small tail object
-for the next request. Publishing copies the finished object to its CAS key.
+  blobs/<upload id>                a blob, written by the upload that published it
+  uploads/<upload id>/tail-<n>     bytes received but not yet a full part
+An upload is an S3 multipart upload straight into its final key; its id and part
+ETags live in the session's database row (`store_state`), so any node can continue
+it: parts are uploaded as soon as `part_size` bytes have arrived, the remainder
+waits in a small tail object for the next request. Publishing costs nothing: the
+blob's row records the key, so no copy is made.
 """
 
 from __future__ import annotations
@@ -123,12 +123,8 @@ class S3BlobStore(BlobStore):
     def _key(self, name: str) -> str:
         return f"{self.location.prefix}{name}"
 
-    def blob_key(self, digest: str) -> str:
-        algorithm, hexpart = digest.split(":", 1)
-        return self._key(f"blobs/{algorithm}/{hexpart[:2]}/{hexpart}")
-
     def _data_key(self, upload_id: str) -> str:
-        return self._key(f"uploads/{upload_id}/data")
+        return self._key(f"blobs/{upload_id}")
 
     # ---------------------------------------------------------------- sync S3 calls (run in threads)
     def _put(self, key: str, data: bytes) -> None:
@@ -189,15 +185,11 @@ class S3BlobStore(BlobStore):
         async for chunk in self._read_key(self._data_key(upload_id), 0, size):
             yield chunk
 
-    async def commit_upload(self, upload_id: str, digest: str, size: int) -> None:
-        src, dst = self._data_key(upload_id), self.blob_key(digest)
-        await anyio.to_thread.run_sync(self._publish, src, dst)
+    async def publish(self, upload_id: str, digest: str, size: int) -> str:
+        return self._data_key(upload_id)  # already complete and verified: nothing to move
 
-    def _publish(self, src: str, dst: str) -> None:
-        if not self._exists(dst):
-            # Managed copy: a server-side multipart copy for objects over 5 GB.
-            self.client.copy({"Bucket": self.location.bucket, "Key": src}, self.location.bucket, dst)
-        self._delete_session_objects(src.rsplit("/", 1)[0] + "/")
+    async def cleanup_upload(self, upload_id: str) -> None:
+        await anyio.to_thread.run_sync(self._delete_session_objects, self._key(f"uploads/{upload_id}/"))
 
     def _delete_session_objects(self, prefix: str) -> None:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -221,6 +213,7 @@ class S3BlobStore(BlobStore):
             except ClientError as e:
                 if e.response.get("Error", {}).get("Code") != "NoSuchUpload":
                     raise
+        self._delete_keys([self._data_key(upload_id)])
         self._delete_session_objects(self._key(f"uploads/{upload_id}/"))
 
     # ---------------------------------------------------------------- blobs
@@ -233,19 +226,16 @@ class S3BlobStore(BlobStore):
                 return False
             raise
 
-    async def exists(self, digest: str) -> bool:
-        return await anyio.to_thread.run_sync(self._exists, self.blob_key(digest))
+    async def exists(self, key: str) -> bool:
+        return await anyio.to_thread.run_sync(self._exists, key)
 
-    async def delete(self, digest: str) -> None:
-        await anyio.to_thread.run_sync(self._delete_keys, [self.blob_key(digest)])
+    async def delete_many(self, keys: list[str]) -> None:
+        await anyio.to_thread.run_sync(self._delete_keys, keys)
 
-    async def delete_many(self, digests: list[str]) -> None:
-        await anyio.to_thread.run_sync(self._delete_keys, [self.blob_key(d) for d in digests])
-
-    async def read(self, digest: str, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]:
+    async def read(self, key: str, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]:
         start = 0 if byte_range is None else byte_range.start
         length = None if byte_range is None else byte_range.end - byte_range.start + 1
-        async for chunk in self._read_key(self.blob_key(digest), start, length):
+        async for chunk in self._read_key(key, start, length):
             yield chunk
 
     async def _read_key(self, key: str, start: int, length: int | None) -> AsyncIterator[bytes]:
@@ -270,14 +260,14 @@ class S3BlobStore(BlobStore):
         finally:
             body.close()
 
-    def download_url(self, digest: str) -> str | None:
+    def download_url(self, key: str) -> str | None:
         """A presigned GET URL, when the store is configured to redirect blob downloads."""
         if not self.location.redirect:
             return None
         return str(
             self.client.generate_presigned_url(
                 "get_object",
-                Params={"Bucket": self.location.bucket, "Key": self.blob_key(digest)},
+                Params={"Bucket": self.location.bucket, "Key": key},
                 ExpiresIn=self.location.url_ttl,
             )
         )

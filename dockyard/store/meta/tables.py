@@ -148,7 +148,7 @@ blobs = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     # Where the blob store keeps the bytes (a CAS path on disk, an object key in S3).
-    sa.Column("storage_key", sa.String(512), nullable=True),
+    sa.Column("storage_key", sa.String(512), nullable=False),
 )
 
 # Which repository may read which blob (pushed into it or mounted).

@@ -20,6 +20,9 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=12), nullable=False),
         sa.Column("alias", sa.String(length=128), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("registry_policy", sa.Text(), nullable=True),
+        sa.Column("replication_configuration", sa.JSON(), nullable=True),
+        sa.Column("scanning_configuration", sa.JSON(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),
     )
     op.create_table(
@@ -27,7 +30,43 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(length=200), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("storage_key", sa.String(length=512), nullable=False),
         sa.PrimaryKeyConstraint("digest", name=op.f("pk_blobs")),
+    )
+    op.create_table(
+        "jobs",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("kind", sa.String(length=64), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("unique_key", sa.String(length=512), nullable=True),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("max_attempts", sa.Integer(), server_default="5", nullable=False),
+        sa.Column("run_after", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("locked_by", sa.String(length=128), nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("result", sa.JSON(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
+    )
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.create_index("ix_jobs_claim", ["status", "run_after"], unique=False)
+        batch_op.create_index(
+            "uq_jobs_active_unique_key",
+            ["unique_key"],
+            unique=True,
+            sqlite_where=sa.text("status IN ('queued', 'running')"),
+            postgresql_where=sa.text("status IN ('queued', 'running')"),
+        )
+
+    op.create_table(
+        "leases",
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("holder", sa.String(length=128), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_leases")),
     )
     op.create_table(
         "settings",
@@ -35,6 +74,16 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=128), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("scope", "name", name=op.f("pk_settings")),
+    )
+    op.create_table(
+        "account_settings",
+        sa.Column("account_id", sa.String(length=12), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.String(length=256), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_account_settings_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("account_id", "name", name=op.f("pk_account_settings")),
     )
     op.create_table(
         "repositories",
@@ -51,12 +100,62 @@ def upgrade() -> None:
         sa.Column("scan_on_push", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("encryption_type", sa.String(length=16), server_default="AES256", nullable=False),
         sa.Column("kms_key", sa.String(length=2048), nullable=True),
+        sa.Column("policy", sa.Text(), nullable=True),
+        sa.Column("lifecycle_policy", sa.Text(), nullable=True),
+        sa.Column("lifecycle_evaluated_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_repositories_account_id_accounts")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_repositories")),
         sa.UniqueConstraint("account_id", "name", name="uq_repositories_account_name"),
     )
+    op.create_table(
+        "repository_creation_templates",
+        sa.Column("account_id", sa.String(length=12), nullable=False),
+        sa.Column("prefix", sa.String(length=256), nullable=False),
+        sa.Column("description", sa.String(length=256), nullable=True),
+        sa.Column("encryption_configuration", sa.JSON(), nullable=True),
+        sa.Column("resource_tags", sa.JSON(), nullable=True),
+        sa.Column("image_tag_mutability", sa.String(length=32), nullable=True),
+        sa.Column("image_tag_mutability_exclusion_filters", sa.JSON(), nullable=True),
+        sa.Column("repository_policy", sa.Text(), nullable=True),
+        sa.Column("lifecycle_policy", sa.Text(), nullable=True),
+        sa.Column("applied_for", sa.JSON(), nullable=False),
+        sa.Column("custom_role_arn", sa.String(length=2048), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_repository_creation_templates_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("account_id", "prefix", name=op.f("pk_repository_creation_templates")),
+    )
+    op.create_table(
+        "users",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("account_id", sa.String(length=12), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("path", sa.String(length=512), server_default="/", nullable=False),
+        sa.Column("is_root", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], name=op.f("fk_users_account_id_accounts")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sa.UniqueConstraint("account_id", "name", name="uq_users_account_name"),
+    )
+    op.create_table(
+        "access_keys",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("secret", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="Active", nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_access_keys_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_access_keys")),
+    )
+    with op.batch_alter_table("access_keys", schema=None) as batch_op:
+        batch_op.create_index("ix_access_keys_user", ["user_id"], unique=False)
+
     op.create_table(
         "manifests",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -101,6 +200,19 @@ def upgrade() -> None:
         batch_op.create_index("ix_repository_blobs_digest", ["digest"], unique=False)
 
     op.create_table(
+        "repository_tags",
+        sa.Column("repository_id", sa.Integer(), nullable=False),
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column("value", sa.String(length=256), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["repository_id"],
+            ["repositories.id"],
+            name=op.f("fk_repository_tags_repository_id_repositories"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("repository_id", "key", name=op.f("pk_repository_tags")),
+    )
+    op.create_table(
         "uploads",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("repository_id", sa.Integer(), nullable=False),
@@ -108,6 +220,7 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("store_state", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["repository_id"],
             ["repositories.id"],
@@ -187,6 +300,7 @@ def downgrade() -> None:
 
     op.drop_table("manifest_blobs")
     op.drop_table("uploads")
+    op.drop_table("repository_tags")
     with op.batch_alter_table("repository_blobs", schema=None) as batch_op:
         batch_op.drop_index("ix_repository_blobs_digest")
 
@@ -195,7 +309,24 @@ def downgrade() -> None:
         batch_op.drop_index("ix_manifests_subject")
 
     op.drop_table("manifests")
+    with op.batch_alter_table("access_keys", schema=None) as batch_op:
+        batch_op.drop_index("ix_access_keys_user")
+
+    op.drop_table("access_keys")
+    op.drop_table("users")
+    op.drop_table("repository_creation_templates")
     op.drop_table("repositories")
+    op.drop_table("account_settings")
     op.drop_table("settings")
+    op.drop_table("leases")
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_jobs_active_unique_key",
+            sqlite_where=sa.text("status IN ('queued', 'running')"),
+            postgresql_where=sa.text("status IN ('queued', 'running')"),
+        )
+        batch_op.drop_index("ix_jobs_claim")
+
+    op.drop_table("jobs")
     op.drop_table("blobs")
     op.drop_table("accounts")
