@@ -221,9 +221,16 @@ def serve(**kwargs: Any) -> None:
             fg="yellow",
             err=True,
         )
-    _prepare(settings, first_key=True)
-    payload = {**dataclasses.asdict(settings), "data_dir": str(settings.data_dir.resolve())}
-    os.environ[SETTINGS_ENV] = json.dumps(payload)
+    # Migrations and first-start setup run in a child process, so this supervising process
+    # never imports the application (it stays small; the workers import it themselves).
+    import subprocess
+
+    env = {**os.environ, SETTINGS_ENV: _settings_json(settings)}
+    code = "from dockyard.cli import prepare_from_env; prepare_from_env()"
+    if subprocess.run([sys.executable, "-c", code], env=env).returncode != 0:
+        raise click.ClickException("startup checks failed (see above)")
+    settings = dataclasses.replace(settings, migrate_on_start=False)
+    os.environ[SETTINGS_ENV] = _settings_json(settings)
     _print_welcome(settings)
     Server(
         "dockyard.app:create_app",
@@ -236,6 +243,15 @@ def serve(**kwargs: Any) -> None:
         log_level=LogLevels(settings.log_level),
         backlog=2048,
     ).serve()
+
+
+def _settings_json(settings: Settings) -> str:
+    return json.dumps({**dataclasses.asdict(settings), "data_dir": str(settings.data_dir.resolve())})
+
+
+def prepare_from_env() -> None:
+    """Entry point of the child process `dockyard serve` runs its preparation in."""
+    _prepare(settings_from_env(), first_key=True)
 
 
 def _prepare(settings: Settings, first_key: bool = False) -> None:

@@ -34,6 +34,7 @@ class Settings:
     dev_accept_any_credentials: str | None = None  # account id; development only
     log_level: str = "info"
     json_logs: bool = False
+    migrate_on_start: bool = True  # `dockyard serve` migrates once, before starting workers
     job_concurrency: int = 2
     job_lease_seconds: float = 60.0
     upload_max_age_hours: float = 168.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -62,6 +63,12 @@ class StoredManifest:
     media_type: str
     content: bytes
     repository_id: int
+    id: int = 0
+    last_pulled_at: datetime | None = None
+
+    def pull_time_stale(self, resolution: timedelta) -> bool:
+        """Whether a pull now should update lastRecordedPullTime (kept to a coarse resolution)."""
+        return self.last_pulled_at is None or self.last_pulled_at < t.now() - resolution
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +111,7 @@ class ManifestService:
     # ---------------------------------------------------------------- reads
     async def get(self, account_id: str, repo_name: str, reference: str) -> StoredManifest:
         m, r = t.manifests, t.repositories
-        cols = (m.c.digest, m.c.media_type, m.c.content, m.c.repository_id)
+        cols = (m.c.digest, m.c.media_type, m.c.content, m.c.repository_id, m.c.id, m.c.last_pulled_at)
         if is_digest(reference):
             parse_digest(reference)
             query = (
@@ -134,22 +141,24 @@ class ManifestService:
                 raise ManifestUnknown(
                     f"manifest {reference!r} is unknown to repository '{repo_name}'", {"reference": reference}
                 )
-        return StoredManifest(row.digest, row.media_type, row.content, row.repository_id)
+        return StoredManifest(
+            row.digest, row.media_type, row.content, row.repository_id, row.id, row.last_pulled_at
+        )
 
     async def get_child(self, repository_id: int, digest: str) -> StoredManifest | None:
         m = t.manifests
         async with self.db.read() as conn:
             row = (
                 await conn.execute(
-                    sa.select(m.c.digest, m.c.media_type, m.c.content, m.c.repository_id).where(
-                        m.c.repository_id == repository_id, m.c.digest == digest
-                    )
+                    sa.select(
+                        m.c.digest, m.c.media_type, m.c.content, m.c.repository_id, m.c.id, m.c.last_pulled_at
+                    ).where(m.c.repository_id == repository_id, m.c.digest == digest)
                 )
             ).first()
-        return (
-            None
-            if row is None
-            else StoredManifest(row.digest, row.media_type, row.content, row.repository_id)
+        if row is None:
+            return None
+        return StoredManifest(
+            row.digest, row.media_type, row.content, row.repository_id, row.id, row.last_pulled_at
         )
 
     # ---------------------------------------------------------------- push

@@ -13,6 +13,7 @@ from dockyard.auth.tokens import TokenSigner
 from dockyard.config import Settings
 from dockyard.core.blobs import BlobService
 from dockyard.core.errors import RepositoryAlreadyExists, RepositoryNotFound
+from dockyard.core.images import ImageService
 from dockyard.core.manifests import ManifestService
 from dockyard.core.repositories import Repository, RepositoryService, default_kms_key
 from dockyard.core.templates import CREATE_ON_PUSH, TemplateService
@@ -35,6 +36,7 @@ class Registry:
     repositories: RepositoryService
     blobs: BlobService
     manifests: ManifestService
+    images: ImageService
     identity: IdentityService
     jobs: JobQueue
     leases: Leases
@@ -54,6 +56,7 @@ class Registry:
             repositories=repositories,
             blobs=BlobService(db, store, repositories),
             manifests=ManifestService(db, repositories),
+            images=ImageService(db, repositories),
             identity=IdentityService(db),
             jobs=JobQueue(db, NODE_ID),
             leases=Leases(db, NODE_ID),
@@ -65,7 +68,8 @@ class Registry:
         from dockyard.store.meta.server_settings import get_or_create
 
         account_settings.set_default("BLOB_MOUNTING", self.settings.blob_mounting_default)
-        await self.db.migrate()
+        if self.settings.migrate_on_start:
+            await self.db.migrate()
         await self.identity.ensure_account(self.settings.account_id)
         secret = await get_or_create(self.db, "keys", "token-signing", TokenSigner.generate_key)
         self.tokens = TokenSigner.from_secret(secret, self.settings.token_ttl)

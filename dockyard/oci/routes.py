@@ -6,10 +6,12 @@ repository names contain slashes and every request passes through here.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 from starlette.requests import ClientDisconnect, Request
@@ -20,6 +22,7 @@ from dockyard.addresses import account_for_host
 from dockyard.blob_serving import blob_response
 from dockyard.core.account_settings import blob_mounting_enabled
 from dockyard.core.errors import DomainError, ManifestTooLarge, RangeInvalid, SizeInvalid, UploadInvalid
+from dockyard.core.images import PULL_TIME_RESOLUTION
 from dockyard.core.manifests import is_index, pick_platform_child, referrers_index
 from dockyard.core.media_types import MAX_MANIFEST_BYTES, OCI_INDEX
 from dockyard.core.names import validate_repository_name
@@ -72,6 +75,7 @@ class OciApp:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.auth = OciAuthenticator(registry)
+        self._tasks: set[asyncio.Future[None]] = set()
         self.routes: dict[tuple[str, str], Handler] = {
             ("base", "GET"): self.base,
             ("base", "HEAD"): self.base,
@@ -132,6 +136,17 @@ class OciApp:
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             return error_response(500, "UNKNOWN", "internal server error; see the server log")
 
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run bookkeeping (pull times) after the response, without making the client wait."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Future[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("background bookkeeping failed: %s", task.exception())
+
     def account(self, request: Request) -> str:
         return str(request.scope["dockyard.account"])
 
@@ -186,6 +201,8 @@ class OciApp:
             "ETag": f'"{manifest.digest}"',
             "Content-Length": str(len(manifest.content)),
         }
+        if request.method == "GET" and manifest.pull_time_stale(PULL_TIME_RESOLUTION):
+            self._background(self.registry.images.record_pull([manifest.id]))
         body = b"" if request.method == "HEAD" else manifest.content
         return Response(body, headers=headers, media_type=manifest.media_type)
 

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -20,19 +20,63 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+class _InlineReads:
+    """A synchronous SQLite connection behind the two async methods reads use.
+
+    A point read on SQLite takes microseconds; running it on the event loop avoids
+    the four thread hops aiosqlite needs per query (connect, begin, execute, fetch),
+    which dominated small-request latency. WAL mode lets these readers run while
+    another connection writes.
+    """
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._conn.execute(statement, *args, **kwargs)
+
+    async def scalar(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._conn.scalar(statement, *args, **kwargs)
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine: AsyncEngine = _make_engine(url)
+        self._inline: sa.Engine | None = _make_inline_engine(url) if self.is_sqlite else None
+        # SQLite has one writer at a time; queueing writers here (instead of in SQLite's
+        # sleep-and-retry busy handler) hands the lock over as soon as it is free.
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._write_owner: asyncio.Task[Any] | None = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
+        if self._inline is not None:
+            with self._inline.connect() as sync_conn:
+                yield cast(AsyncConnection, _InlineReads(sync_conn))
+            return
         async with self.engine.connect() as conn:
             yield conn
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
+        if self._write_lock is not None:
+            if self._write_owner is not None and self._write_owner is asyncio.current_task():
+                raise RuntimeError("nested write transaction: pass the open connection down instead")
+            async with self._write_lock:
+                self._write_owner = asyncio.current_task()
+                try:
+                    async with self._write_transaction() as conn:
+                        yield conn
+                finally:
+                    self._write_owner = None
+        else:
+            async with self._write_transaction() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _write_transaction(self) -> AsyncIterator[AsyncConnection]:
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(dockyard_write=True)
             async with conn.begin():
@@ -67,6 +111,38 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._inline is not None:
+            self._inline.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _make_inline_engine(url: str) -> sa.Engine:
+    path = url.split(":///", 1)[-1]
+    engine = sa.create_engine(
+        f"sqlite:///{path}",
+        pool_size=8,
+        max_overflow=16,
+        connect_args={"check_same_thread": False, "timeout": 30},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        _sqlite_pragmas(dbapi_conn)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
 
 
 def _make_engine(url: str) -> AsyncEngine:
@@ -80,12 +156,7 @@ def _make_engine(url: str) -> AsyncEngine:
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             # Let SQLAlchemy (not the driver) decide when transactions begin.
             dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
+            _sqlite_pragmas(dbapi_conn)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: sa.Connection) -> None:
