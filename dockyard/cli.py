@@ -385,11 +385,12 @@ def account() -> None:
 
 @account.command("create")
 @storage_options
-@click.argument("account_id")
+@click.argument("new_account_id", metavar="ACCOUNT_ID")
 @click.option("--alias", help="A readable name for the account.")
-def account_create(account_id: str, alias: str | None, **kwargs: Any) -> None:
+def account_create(new_account_id: str, alias: str | None, **kwargs: Any) -> None:
     """Create account ACCOUNT_ID (12 digits) with its root user."""
     settings = _settings(**kwargs)
+    account_id = new_account_id
 
     async def go(app: Any) -> None:
         await app.registry.identity.create_account(account_id, alias)

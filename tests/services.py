@@ -46,7 +46,11 @@ def postgres_server(workdir: Path) -> Iterator[str]:
     bindir = pg_bin()
     if bindir is None:
         raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
-    workdir.mkdir(parents=True, exist_ok=True)
+    import tempfile
+
+    # A directory of its own under /tmp, which the `postgres` user can reach (test tmp dirs are 0700).
+    workdir = Path(tempfile.mkdtemp(prefix="dy-pg-"))
+    os.chmod(workdir, 0o755)
     data, sock = workdir / "pgdata", workdir / "pgsock"
     sock.mkdir(exist_ok=True)
     prefix: list[str] = []
@@ -89,6 +93,7 @@ def postgres_server(workdir: Path) -> Iterator[str]:
             capture_output=True,
             timeout=60,
         )
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def create_database(server_url: str) -> str:
@@ -156,3 +161,31 @@ def create_bucket(endpoint_url: str) -> str:
         aws_secret_access_key="test",
     ).create_bucket(Bucket=name)
     return name
+
+
+# One PostgreSQL server and one S3 server per test process, started on first use.
+_shared: dict[str, str] = {}
+_stack = contextlib.ExitStack()
+
+
+def _shared_dir() -> Path:
+    import atexit
+    import tempfile
+
+    if "dir" not in _shared:
+        _shared["dir"] = tempfile.mkdtemp(prefix="dockyard-services-")
+        atexit.register(_stack.close)
+        atexit.register(shutil.rmtree, _shared["dir"], True)
+    return Path(_shared["dir"])
+
+
+def shared_postgres() -> str:
+    if "pg" not in _shared:
+        _shared["pg"] = _stack.enter_context(postgres_server(_shared_dir() / "pg"))
+    return _shared["pg"]
+
+
+def shared_s3() -> str:
+    if "s3" not in _shared:
+        _shared["s3"] = _stack.enter_context(s3_server(_shared_dir() / "s3"))
+    return _shared["s3"]

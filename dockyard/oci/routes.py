@@ -104,7 +104,11 @@ class OciApp:
     async def handle(self, request: Request) -> Response:
         route = match(_decoded_path(request))
         if route is None:
-            return error_response(404, "NOT_FOUND", f"no such endpoint: {request.url.path[:200]}")
+            # Not an endpoint of the spec: a plain 404, as Distribution answers (the JSON error
+            # envelope may only carry the spec's codes, and none of them means "no such route").
+            return Response(
+                b"404 page not found\n", status_code=404, headers=VERSION, media_type="text/plain"
+            )
         handler = self.routes.get((route.kind, request.method))
         if handler is None:
             return error_response(405, "UNSUPPORTED", f"{request.method} is not supported on this endpoint")

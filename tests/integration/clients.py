@@ -28,6 +28,8 @@ from typing import Any
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: `tests.services`
+
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -158,6 +160,9 @@ class Registry:
     create_on_push: bool = False
     access_key_id: str | None = None
     secret_access_key: str | None = None
+    # Where the server keeps its state, as DOCKYARD_* variables for CLI commands run beside it.
+    storage_env: dict[str, str] = field(default_factory=dict)
+    database_url: str | None = None
 
     @property
     def localhost(self) -> str:
@@ -169,11 +174,52 @@ class Registry:
         return self.username is not None and self.password is not None
 
     def create_repo(self, name: str) -> str:
-        run(
-            [sys.executable, "-m", "dockyard", "repo", "create", name, "--data-dir", self.data_dir],
-            timeout=60,
-        )
+        """CreateRepository through the ECR API (a CLI process per repository costs seconds)."""
+        import boto3
+
+        if self.access_key_id is None:
+            self.cli("repo", "create", name)
+            return name
+        boto3.client(
+            "ecr",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+        ).create_repository(repositoryName=name)
         return name
+
+    def cli(self, *args: str, check: bool = True) -> Result:
+        """`dockyard ARGS` against this server's storage (its data dir, database and blob store)."""
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}, **self.storage_env}
+        return run(
+            [sys.executable, "-m", "dockyard", *args, "--data-dir", self.data_dir],
+            env=env,
+            check=check,
+            timeout=120,
+        )
+
+    def sql(self, query: str) -> list[tuple[Any, ...]]:
+        """Rows of a read-only SQL query on the server's metadata database, whichever it is."""
+        if self.database_url is None:
+            import sqlite3
+
+            with sqlite3.connect(self.data_dir / "dockyard.db") as db:
+                return [tuple(r) for r in db.execute(query).fetchall()]
+        import asyncio
+
+        import asyncpg
+
+        async def fetch() -> list[tuple[Any, ...]]:
+            conn = await asyncpg.connect(
+                str(self.database_url).replace("postgresql+asyncpg://", "postgresql://")
+            )
+            try:
+                return [tuple(r) for r in await conn.fetch(query)]
+            finally:
+                await conn.close()
+
+        return asyncio.run(fetch())
 
     def login(self, tool: Any) -> None:
         """Log ``tool`` (a wrapper from this module with a ``login(registry)`` method) in."""
@@ -247,7 +293,8 @@ def dockyard_server(
             str(data_dir),
             *extra_args,
         ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
+        storage_env = backend_env()
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}, **storage_env}
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
@@ -259,6 +306,8 @@ def dockyard_server(
             data_dir=data_dir,
             log_path=log_path,
             create_on_push="--create-on-push" in extra_args,
+            storage_env=storage_env,
+            database_url=storage_env.get("DOCKYARD_DATABASE"),
         )
         try:
             error = _wait_healthy(proc, registry, startup_timeout)
@@ -276,6 +325,30 @@ def dockyard_server(
             stop_process(proc)
             reservation.close()
     raise AssertionError("the Dockyard server did not become healthy\n" + "\n\n".join(failures))
+
+
+def backend() -> str:
+    """The storage the test servers run on: `sqlite` (SQLite + filesystem, the default) or
+    `postgres-s3` (PostgreSQL + an S3 server), from DOCKYARD_TEST_BACKEND."""
+    return os.environ.get("DOCKYARD_TEST_BACKEND", "sqlite")
+
+
+def backend_env() -> dict[str, str]:
+    """DOCKYARD_* settings giving one new server its own database and bucket on the backend."""
+    if backend() == "sqlite":
+        return {}
+    if backend() != "postgres-s3":
+        raise AssertionError(f"unknown DOCKYARD_TEST_BACKEND {backend()!r}: use sqlite or postgres-s3")
+    from tests import services
+
+    pg, s3 = services.shared_postgres(), services.shared_s3()
+    bucket = services.create_bucket(s3)
+    return {
+        "DOCKYARD_DATABASE": services.create_database(pg),
+        "DOCKYARD_BLOB_STORE": f"s3://{bucket}?endpoint_url={s3}&region=us-east-1",
+        "DOCKYARD_S3_ACCESS_KEY_ID": "test",
+        "DOCKYARD_S3_SECRET_ACCESS_KEY": "test",
+    }
 
 
 def server_credentials(registry: Registry) -> tuple[str | None, str | None]:

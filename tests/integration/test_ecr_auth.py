@@ -6,7 +6,6 @@ import base64
 import datetime as dt
 import json
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from clients import DockerCLI, Registry, run, write_scratch_context
+from clients import DockerCLI, Registry, write_scratch_context
 from ecrtools import aws_cli, check_output_shape, ecr_client
 
 pytestmark = pytest.mark.integration
@@ -161,11 +160,7 @@ def test_expired_token_is_denied(tmp_path: Path) -> None:
 
 def test_token_of_one_account_is_refused_on_another_accounts_host(registry: Registry) -> None:
     other = "111122223333"
-    done = run(
-        [sys.executable, "-m", "dockyard", "account", "create", other, "--data-dir", registry.data_dir],
-        check=False,
-        timeout=60,
-    )
+    done = registry.cli("account", "create", other, check=False)
     assert done.returncode == 0 or "already exists" in done.stderr, done.describe()
     r = httpx.get(
         registry.url + "/v2/_catalog",
@@ -182,42 +177,9 @@ def test_token_of_one_account_is_refused_on_another_accounts_host(registry: Regi
 
 def test_keys_from_the_cli_sign_for_their_account(registry: Registry) -> None:
     account = "444455556666"
-    run(
-        [sys.executable, "-m", "dockyard", "account", "create", account, "--data-dir", registry.data_dir],
-        check=False,
-    )
-    run(
-        [
-            sys.executable,
-            "-m",
-            "dockyard",
-            "user",
-            "create",
-            "ci",
-            "--account-id",
-            account,
-            "--data-dir",
-            registry.data_dir,
-        ],
-        check=False,
-    )
-    out = run(
-        [
-            sys.executable,
-            "-m",
-            "dockyard",
-            "key",
-            "create",
-            "--user",
-            "ci",
-            "--account-id",
-            account,
-            "--data-dir",
-            registry.data_dir,
-            "--profile",
-            "ci",
-        ],
-    ).stdout
+    registry.cli("account", "create", account, check=False)
+    registry.cli("user", "create", "ci", "--account-id", account, check=False)
+    out = registry.cli("key", "create", "--user", "ci", "--account-id", account, "--profile", "ci").stdout
     assert "[ci]" in out
     values = dict(
         line.split(" = ", 1) for line in out.splitlines() if " = " in line and not line.startswith("#")

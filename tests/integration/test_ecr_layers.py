@@ -12,7 +12,6 @@ import base64
 import hashlib
 import json
 import os
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -99,10 +98,9 @@ def token_claims(url: str) -> dict[str, Any]:
 
 
 def layer_url_key(registry: Any) -> str:
-    with sqlite3.connect(registry.data_dir / "dockyard.db") as db:
-        row = db.execute("SELECT value FROM settings WHERE scope = 'keys' AND name = 'layer-urls'").fetchone()
-    assert row is not None, "no layer-url signing key in the database"
-    return str(row[0])
+    rows = registry.sql("SELECT value FROM settings WHERE scope = 'keys' AND name = 'layer-urls'")
+    assert rows, "no layer-url signing key in the database"
+    return str(rows[0][0])
 
 
 # ----------------------------------------------------------------------------- the round trip

@@ -4,7 +4,6 @@ to a missing repository sees it."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -266,12 +265,10 @@ def test_templates_with_the_aws_cli(registry: Any, ecr: Any) -> None:
 
 
 def _stored_policies(registry: Any, name: str) -> tuple[str | None, str | None]:
-    with sqlite3.connect(registry.data_dir / "dockyard.db") as db:
-        row = db.execute(
-            "SELECT policy, lifecycle_policy FROM repositories WHERE name = ?", (name,)
-        ).fetchone()
-    assert row is not None, f"{name} not in the database"
-    return row[0], row[1]
+    assert "'" not in name
+    rows = registry.sql(f"SELECT policy, lifecycle_policy FROM repositories WHERE name = '{name}'")
+    assert rows, f"{name} not in the database"
+    return rows[0][0], rows[0][1]
 
 
 def test_create_on_push_applies_the_template(registry: Any, ecr: Any) -> None:
