@@ -163,6 +163,7 @@ class Registry:
     # Where the server keeps its state, as DOCKYARD_* variables for CLI commands run beside it.
     storage_env: dict[str, str] = field(default_factory=dict)
     database_url: str | None = None
+    process: Any = None  # the server's Popen (its own process group)
 
     @property
     def localhost(self) -> str:
@@ -267,11 +268,17 @@ def dockyard_server(
     extra_args: Sequence[str] = (),
     startup_timeout: float = 45.0,
     attempts: int = 3,
+    storage: dict[str, str] | None = None,
+    credentials: tuple[str, str] | None = None,
 ) -> Iterator[Registry]:
     """Start ``python -m dockyard serve`` on a free loopback port and stop it afterwards.
 
     The data dir and the log file live in ``workdir`` and are kept. A start that
-    loses the port to another process is retried on a new port.
+    loses the port to another process is retried on a new port. `storage` (DOCKYARD_*
+    variables) shares another server's database and blob store (a second node); then
+    `credentials` are that cluster's access key, since only a first start prints one.
+    The server runs in a process group of its own (`registry.process`), so a test can
+    kill the whole node.
     """
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -293,11 +300,16 @@ def dockyard_server(
             str(data_dir),
             *extra_args,
         ]
-        storage_env = backend_env()
+        storage_env = dict(storage) if storage is not None else backend_env()
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}, **storage_env}
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
             )
         registry = Registry(
             url=f"http://127.0.0.1:{port}",
@@ -308,10 +320,13 @@ def dockyard_server(
             create_on_push="--create-on-push" in extra_args,
             storage_env=storage_env,
             database_url=storage_env.get("DOCKYARD_DATABASE"),
+            process=proc,
         )
         try:
             error = _wait_healthy(proc, registry, startup_timeout)
             if error is None:
+                if credentials is not None:
+                    registry.access_key_id, registry.secret_access_key = credentials
                 registry.username, registry.password = server_credentials(registry)
                 yield registry
                 return
@@ -364,11 +379,12 @@ def server_credentials(registry: Registry) -> tuple[str | None, str | None]:
 
     import boto3
 
-    log = registry.log_path.read_text()
-    key = re.search(r"^AWS_ACCESS_KEY_ID=(\S+)$", log, re.M)
-    secret = re.search(r"^AWS_SECRET_ACCESS_KEY=(\S+)$", log, re.M)
-    assert key and secret, f"the server did not print its first access key:\n{log[-2000:]}"
-    registry.access_key_id, registry.secret_access_key = key.group(1), secret.group(1)
+    if registry.access_key_id is None:
+        log = registry.log_path.read_text()
+        key = re.search(r"^AWS_ACCESS_KEY_ID=(\S+)$", log, re.M)
+        secret = re.search(r"^AWS_SECRET_ACCESS_KEY=(\S+)$", log, re.M)
+        assert key and secret, f"the server did not print its first access key:\n{log[-2000:]}"
+        registry.access_key_id, registry.secret_access_key = key.group(1), secret.group(1)
     ecr = boto3.client(
         "ecr",
         endpoint_url=registry.url,
