@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -60,15 +61,17 @@ def check_value(spec: SettingSpec, value: str) -> str:
     return value
 
 
-async def get(db: Database, account_id: str, name: str) -> str:
-    """The value in force: the stored one, else ECR's default."""
+async def get(db: Database, account_id: str, name: str, defaults: Mapping[str, str] | None = None) -> str:
+    """The value in force: the stored one, else the server's default (`defaults`), else ECR's."""
     spec = spec_for(name)
     s = t.account_settings
     async with db.read() as conn:
         value = await conn.scalar(
             sa.select(s.c.value).where(s.c.account_id == account_id, s.c.name == spec.name)
         )
-    return str(value) if value is not None else spec.default
+    if value is not None:
+        return str(value)
+    return (defaults or {}).get(spec.name, spec.default)
 
 
 async def put(db: Database, account_id: str, name: str, value: str) -> str:
@@ -85,11 +88,7 @@ async def put(db: Database, account_id: str, name: str, value: str) -> str:
     return value
 
 
-async def blob_mounting_enabled(db: Database, account_id: str) -> bool:
-    return await get(db, account_id, "BLOB_MOUNTING") == "ENABLED"
-
-
-def set_default(name: str, value: str) -> None:
-    """Change a setting's default for this process (from the server configuration)."""
-    spec = spec_for(name)
-    SETTINGS[name] = SettingSpec(spec.name, check_value(spec, value), spec.allowed)
+async def blob_mounting_enabled(
+    db: Database, account_id: str, defaults: Mapping[str, str] | None = None
+) -> bool:
+    return await get(db, account_id, "BLOB_MOUNTING", defaults) == "ENABLED"

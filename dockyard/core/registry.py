@@ -64,10 +64,8 @@ class Registry:
 
     async def start(self) -> None:
         """Migrate, make sure the default account exists, load the shared signing key."""
-        from dockyard.core import account_settings
         from dockyard.store.meta.server_settings import get_or_create
 
-        account_settings.set_default("BLOB_MOUNTING", self.settings.blob_mounting_default)
         if self.settings.migrate_on_start:
             await self.db.migrate()
         await self.identity.ensure_account(self.settings.account_id)
@@ -102,6 +100,11 @@ class Registry:
         if self.worker is not None:
             self.worker.wake()
         return job_id
+
+    @property
+    def account_setting_defaults(self) -> dict[str, str]:
+        """Account settings' defaults on this server (where it departs from ECR's, by configuration)."""
+        return {"BLOB_MOUNTING": self.settings.blob_mounting_default}
 
     async def repository_for_push(self, account_id: str, name: str) -> Repository:
         """The target of a push; created on the spot when a repository creation template with

@@ -273,7 +273,9 @@ class OciApp:
         repo = await self.registry.repository_for_push(account, route.name)
         mount = params.get("mount")
         # ECR mounts only when the account enabled BLOB_MOUNTING; otherwise the client uploads.
-        if mount and await blob_mounting_enabled(self.registry.db, account):
+        if mount and await blob_mounting_enabled(
+            self.registry.db, account, self.registry.account_setting_defaults
+        ):
             info = await self.registry.blobs.mount(repo, mount, params.get("from"))
             if info is not None:
                 return _blob_created(route.name, info.digest)

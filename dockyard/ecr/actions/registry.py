@@ -27,7 +27,9 @@ async def describe_registry(call: Call, params: Params) -> Result:
 @translated
 async def get_account_setting(call: Call, params: Params) -> Result:
     account_id = call.account(params)
-    value = await account_settings.get(call.registry.db, account_id, params["name"])
+    value = await account_settings.get(
+        call.registry.db, account_id, params["name"], call.registry.account_setting_defaults
+    )
     return {"name": params["name"], "value": value}
 
 
