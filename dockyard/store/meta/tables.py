@@ -160,6 +160,9 @@ repository_blobs = sa.Table(
     ),
     sa.Column("digest", sa.String(200), sa.ForeignKey("blobs.digest"), primary_key=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    # Touched by every manifest push that references the blob, inside the push's transaction:
+    # garbage collection only removes links untouched for a grace period (see features/gc).
+    sa.Column("referenced_at", UTCDateTime, nullable=True),
     sa.Index("ix_repository_blobs_digest", "digest"),
 )
 
@@ -181,6 +184,10 @@ manifests = sa.Table(
     sa.Column("image_size", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("pushed_at", UTCDateTime, nullable=False),
     sa.Column("last_pulled_at", UTCDateTime, nullable=True),
+    # ECR's archival storage class: STANDARD or ARCHIVE (archived images cannot be pulled).
+    sa.Column("storage_class", sa.String(16), nullable=False, server_default="STANDARD"),
+    sa.Column("archived_at", UTCDateTime, nullable=True),
+    sa.Column("activated_at", UTCDateTime, nullable=True),
     sa.UniqueConstraint("repository_id", "digest", name="uq_manifests_repository_digest"),
     sa.Index("ix_manifests_subject", "repository_id", "subject_digest"),
 )
@@ -277,4 +284,47 @@ settings = sa.Table(
     sa.Column("scope", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(128), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+
+# Identity policies of users (inline documents; managed ones are attached as copies by name).
+user_policies = sa.Table(
+    "user_policies",
+    metadata,
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+)
+
+# The one lifecycle policy preview a repository may have (StartLifecyclePolicyPreview).
+lifecycle_previews = sa.Table(
+    "lifecycle_previews",
+    metadata,
+    sa.Column(
+        "repository_id", sa.Integer, sa.ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("status", sa.String(16), nullable=False),  # IN_PROGRESS, COMPLETE, EXPIRED, FAILED
+    sa.Column("policy_text", sa.Text, nullable=False),
+    sa.Column("results", sa.JSON, nullable=True),
+    sa.Column("summary", sa.JSON, nullable=True),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+)
+
+# Blobs whose rows garbage collection removed and whose bytes it still has to delete.
+blob_tombstones = sa.Table(
+    "blob_tombstones",
+    metadata,
+    sa.Column("storage_key", sa.String(512), primary_key=True),
+    sa.Column("digest", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Principals whose pulls do not update lastRecordedPullTime (RegisterPullTimeUpdateExclusion).
+pull_time_exclusions = sa.Table(
+    "pull_time_exclusions",
+    metadata,
+    sa.Column("account_id", sa.String(12), sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("principal_arn", sa.String(2048), primary_key=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
 )

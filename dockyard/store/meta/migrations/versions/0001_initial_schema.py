@@ -26,6 +26,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),
     )
     op.create_table(
+        "blob_tombstones",
+        sa.Column("storage_key", sa.String(length=512), nullable=False),
+        sa.Column("digest", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("storage_key", name=op.f("pk_blob_tombstones")),
+    )
+    op.create_table(
         "blobs",
         sa.Column("digest", sa.String(length=200), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
@@ -84,6 +91,16 @@ def upgrade() -> None:
             ["account_id"], ["accounts.id"], name=op.f("fk_account_settings_account_id_accounts")
         ),
         sa.PrimaryKeyConstraint("account_id", "name", name=op.f("pk_account_settings")),
+    )
+    op.create_table(
+        "pull_time_exclusions",
+        sa.Column("account_id", sa.String(length=12), nullable=False),
+        sa.Column("principal_arn", sa.String(length=2048), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_pull_time_exclusions_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("account_id", "principal_arn", name=op.f("pk_pull_time_exclusions")),
     )
     op.create_table(
         "repositories",
@@ -157,6 +174,23 @@ def upgrade() -> None:
         batch_op.create_index("ix_access_keys_user", ["user_id"], unique=False)
 
     op.create_table(
+        "lifecycle_previews",
+        sa.Column("repository_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("policy_text", sa.Text(), nullable=False),
+        sa.Column("results", sa.JSON(), nullable=True),
+        sa.Column("summary", sa.JSON(), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["repository_id"],
+            ["repositories.id"],
+            name=op.f("fk_lifecycle_previews_repository_id_repositories"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("repository_id", name=op.f("pk_lifecycle_previews")),
+    )
+    op.create_table(
         "manifests",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("repository_id", sa.Integer(), nullable=False),
@@ -170,6 +204,9 @@ def upgrade() -> None:
         sa.Column("image_size", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("pushed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_pulled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("storage_class", sa.String(length=16), server_default="STANDARD", nullable=False),
+        sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("activated_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["repository_id"],
             ["repositories.id"],
@@ -187,6 +224,7 @@ def upgrade() -> None:
         sa.Column("repository_id", sa.Integer(), nullable=False),
         sa.Column("digest", sa.String(length=200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("referenced_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["digest"], ["blobs.digest"], name=op.f("fk_repository_blobs_digest_blobs")),
         sa.ForeignKeyConstraint(
             ["repository_id"],
@@ -228,6 +266,16 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_uploads")),
+    )
+    op.create_table(
+        "user_policies",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("document", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_user_policies_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("user_id", "name", name=op.f("pk_user_policies")),
     )
     op.create_table(
         "manifest_blobs",
@@ -299,6 +347,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_manifest_blobs_digest")
 
     op.drop_table("manifest_blobs")
+    op.drop_table("user_policies")
     op.drop_table("uploads")
     op.drop_table("repository_tags")
     with op.batch_alter_table("repository_blobs", schema=None) as batch_op:
@@ -309,6 +358,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_manifests_subject")
 
     op.drop_table("manifests")
+    op.drop_table("lifecycle_previews")
     with op.batch_alter_table("access_keys", schema=None) as batch_op:
         batch_op.drop_index("ix_access_keys_user")
 
@@ -316,6 +366,7 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_table("repository_creation_templates")
     op.drop_table("repositories")
+    op.drop_table("pull_time_exclusions")
     op.drop_table("account_settings")
     op.drop_table("settings")
     op.drop_table("leases")
@@ -329,4 +380,5 @@ def downgrade() -> None:
 
     op.drop_table("jobs")
     op.drop_table("blobs")
+    op.drop_table("blob_tombstones")
     op.drop_table("accounts")
