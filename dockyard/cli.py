@@ -588,3 +588,207 @@ def _redact(url: str) -> str:
     import re
 
     return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
+
+
+# -------------------------------------------------------------------- iam
+MANAGED_SHORT_NAMES = {
+    "ReadOnly": "AmazonEC2ContainerRegistryReadOnly",
+    "PowerUser": "AmazonEC2ContainerRegistryPowerUser",
+    "FullAccess": "AmazonEC2ContainerRegistryFullAccess",
+}
+
+
+@main.group()
+def iam() -> None:
+    """Attach identity policies to users and simulate authorization decisions."""
+
+
+def _policy_name(managed: str | None, name: str | None) -> str:
+    if managed:
+        return MANAGED_SHORT_NAMES.get(managed, managed)
+    if not name:
+        raise click.UsageError("give --managed or --name")
+    return name
+
+
+@iam.command("attach-policy")
+@storage_options
+@click.option("--user", "user_name", required=True, help="The user to attach the policy to.")
+@click.option("--managed", type=click.Choice(sorted(MANAGED_SHORT_NAMES)), help="An AWS managed ECR policy.")
+@click.option(
+    "--policy-file", type=click.Path(exists=True, dir_okay=False), help="An identity policy (JSON)."
+)
+@click.option("--name", help="Name for the policy from --policy-file.")
+def iam_attach_policy(
+    user_name: str, managed: str | None, policy_file: str | None, name: str | None, **kwargs: Any
+) -> None:
+    """Attach (or replace) a policy of a user in the account given by --account-id."""
+    from dockyard.auth.policy import MANAGED_POLICIES, PolicyError, parse_policy
+    from dockyard.store.meta import tables as t
+
+    settings = _settings(**kwargs)
+    if bool(managed) == bool(policy_file):
+        raise click.UsageError("give exactly one of --managed and --policy-file")
+    if policy_file and not name:
+        raise click.UsageError("--policy-file needs --name")
+    policy_name = _policy_name(managed, name)
+    if managed:
+        text = MANAGED_POLICIES[policy_name]
+    else:
+        with open(str(policy_file), encoding="utf-8") as f:
+            text = f.read()
+        try:
+            parse_policy(text, "identity")
+        except PolicyError as err:
+            click.echo(f"error: {err.message}", err=True)
+            sys.exit(1)
+
+    async def go(app: Any) -> None:
+        user = await app.registry.identity.get_user(settings.account_id, user_name)
+        p = t.user_policies
+        async with app.registry.db.write() as conn:
+            await conn.execute(p.delete().where(p.c.user_id == user.user_id, p.c.name == policy_name))
+            await conn.execute(p.insert().values(user_id=user.user_id, name=policy_name, document=text))
+        click.echo(f"attached {policy_name} to {user.arn}")
+
+    _run(settings, go)
+
+
+@iam.command("detach-policy")
+@storage_options
+@click.option("--user", "user_name", required=True)
+@click.option("--managed", type=click.Choice(sorted(MANAGED_SHORT_NAMES)))
+@click.option("--name", help="The policy's name.")
+def iam_detach_policy(user_name: str, managed: str | None, name: str | None, **kwargs: Any) -> None:
+    """Detach a policy from a user."""
+    from dockyard.store.meta import tables as t
+
+    settings = _settings(**kwargs)
+    policy_name = _policy_name(managed, name)
+
+    async def go(app: Any) -> None:
+        user = await app.registry.identity.get_user(settings.account_id, user_name)
+        p = t.user_policies
+        async with app.registry.db.write() as conn:
+            result = await conn.execute(
+                p.delete().where(p.c.user_id == user.user_id, p.c.name == policy_name)
+            )
+        if result.rowcount == 0:
+            click.echo(f"error: {user.arn} has no policy named {policy_name}", err=True)
+            sys.exit(1)
+        click.echo(f"detached {policy_name} from {user.arn}")
+
+    _run(settings, go)
+
+
+@iam.command("list-policies")
+@storage_options
+@click.option("--user", "user_name", required=True)
+def iam_list_policies(user_name: str, **kwargs: Any) -> None:
+    """List the policies attached to a user."""
+    import sqlalchemy as sa
+
+    from dockyard.store.meta import tables as t
+
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        user = await app.registry.identity.get_user(settings.account_id, user_name)
+        p = t.user_policies
+        async with app.registry.db.read() as conn:
+            rows = await conn.execute(
+                sa.select(p.c.name).where(p.c.user_id == user.user_id).order_by(p.c.name)
+            )
+            for row in rows:
+                click.echo(row.name)
+
+    _run(settings, go)
+
+
+@iam.command("simulate")
+@storage_options
+@click.option("--user", "user_name", required=True, help="The caller (a user of --account-id).")
+@click.option("--action", "iam_action", required=True, help="e.g. ecr:BatchGetImage")
+@click.option("--resource", required=True, help="A repository ARN, or * for account-wide actions.")
+def iam_simulate(user_name: str, iam_action: str, resource: str, **kwargs: Any) -> None:
+    """Decide whether the user may do ACTION on RESOURCE, with the deciding statement."""
+    from dockyard.addresses import parse_repository_arn
+    from dockyard.auth.authorizer import Authorizer
+
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        user = await app.registry.identity.get_user(settings.account_id, user_name)
+        authorizer = Authorizer(app.registry.db, app.registry.account_setting_defaults)
+        parsed = parse_repository_arn(resource)
+        resource_account = parsed[1] if parsed else user.account_id
+        policy = await authorizer.repository_policy(parsed[1], parsed[2]) if parsed else None
+        decision = await authorizer.check(user, iam_action, resource, resource_account, policy, {})
+        click.echo(decision.explain())
+        if decision.statement is not None:
+            click.echo(f"deciding statement: {decision.statement.label}")
+        if not decision.allowed:
+            sys.exit(3)
+
+    _run(settings, go)
+
+
+# -------------------------------------------------------------------- lifecycle
+@main.group()
+def lifecycle() -> None:
+    """Apply repositories' lifecycle policies."""
+
+
+@lifecycle.command("run")
+@storage_options
+@click.argument("name", metavar="REPO")
+def lifecycle_run(name: str, **kwargs: Any) -> None:
+    """Evaluate REPO's lifecycle policy now and apply it; prints what it expired and archived."""
+    from dockyard.features import lifecycle_runs
+
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        repo = await app.registry.repositories.get(settings.account_id, name)
+        result = await lifecycle_runs.run_policy(app.registry, repo.id)
+        if not result["policy"]:
+            click.echo(f"error: repository {name} has no lifecycle policy", err=True)
+            sys.exit(1)
+        for item in result["expired"]:
+            tags = ",".join(item["tags"]) or "<untagged>"
+            click.echo(f"EXPIRED {item['digest']}\t{tags}\t(rule {item['rule']})")
+        for digest in result["archived"]:
+            click.echo(f"ARCHIVED {digest}")
+        click.echo(f"{len(result['expired'])} images expired, {len(result['archived'])} archived")
+
+    _run(settings, go)
+
+
+# -------------------------------------------------------------------- garbage collection
+@main.command("gc")
+@storage_options
+@click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
+@click.option(
+    "--grace-hours",
+    type=click.FloatRange(min=0),
+    default=24.0,
+    show_default=True,
+    help="Keep links and blobs touched more recently than this.",
+)
+def gc_command(dry_run: bool, grace_hours: float, **kwargs: Any) -> None:
+    """Remove unreferenced repository links and unlinked blobs (safe while the server runs)."""
+    from dockyard.features import gc
+
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        report = await gc.collect(
+            app.registry, grace_hours=grace_hours, dry_run=dry_run, progress=lambda line: click.echo(line)
+        )
+        verb = "would remove" if dry_run else "removed"
+        click.echo(
+            f"{verb} {report.links_removed} links and {report.blobs_removed} blobs "
+            f"({report.bytes_freed} bytes)"
+        )
+
+    _run(settings, go)

@@ -213,17 +213,19 @@ class ManifestService:
     ) -> None:
         wanted_blobs = {d for d, _ in blob_refs}
         if wanted_blobs:
+            # Touch the links inside this transaction: link garbage collection only deletes
+            # links untouched for its grace period and re-checks that after taking the row
+            # lock, so either it removed the link first (we see fewer rows: BLOB_UNKNOWN) or
+            # it sees our fresh `referenced_at` (or our manifest) and keeps it.
             rb = t.repository_blobs
-            found = set(
-                (
-                    await conn.execute(
-                        sa.select(rb.c.digest).where(
-                            rb.c.repository_id == repo.id, rb.c.digest.in_(wanted_blobs)
-                        )
-                    )
-                ).scalars()
-            )
-            missing = sorted(wanted_blobs - found)
+            ours = sa.and_(rb.c.repository_id == repo.id, rb.c.digest.in_(wanted_blobs))
+            if not self.db.is_sqlite:  # lock in a fixed order: concurrent pushes never deadlock
+                await conn.execute(sa.select(rb.c.digest).where(ours).order_by(rb.c.digest).with_for_update())
+            touched = await conn.execute(rb.update().where(ours).values(referenced_at=t.now()))
+            missing: list[str] = []
+            if touched.rowcount != len(wanted_blobs):
+                found = set((await conn.execute(sa.select(rb.c.digest).where(ours))).scalars())
+                missing = sorted(wanted_blobs - found) or sorted(wanted_blobs)
             if missing:
                 raise LayersUnknown(
                     f"the manifest references blob {missing[0]}, which is not in repository '{repo.name}'; "
@@ -231,7 +233,7 @@ class ManifestService:
                     missing,
                 )
         if child_refs:
-            found = set(
+            children = set(
                 (
                     await conn.execute(
                         sa.select(t.manifests.c.digest).where(
@@ -240,12 +242,12 @@ class ManifestService:
                     )
                 ).scalars()
             )
-            missing = sorted(set(child_refs) - found)
-            if missing:
+            missing_children = sorted(set(child_refs) - children)
+            if missing_children:
                 raise ChildManifestsUnknown(
-                    f"the index references manifest {missing[0]}, which is not in repository '{repo.name}'; "
-                    "push the child manifests first",
-                    missing,
+                    f"the index references manifest {missing_children[0]}, which is not in repository "
+                    f"'{repo.name}'; push the child manifests first",
+                    missing_children,
                 )
 
     async def _upsert_manifest(

@@ -90,7 +90,9 @@ class Registry:
             [
                 Periodic(
                     maintenance.PURGE_UPLOADS, 3600, {"max_age_hours": self.settings.upload_max_age_hours}
-                )
+                ),
+                Periodic("lifecycle-scan", 3600),
+                Periodic("gc", 6 * 3600),
             ],
         )
         self.scheduler.start()

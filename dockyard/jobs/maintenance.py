@@ -84,4 +84,11 @@ def handlers(registry: Registry) -> dict[str, Any]:
     async def do_scrub(payload: dict[str, Any]) -> Any:
         return await scrub(registry, payload)
 
-    return {PURGE_UPLOADS: purge, SCRUB: do_scrub}
+    from dockyard.features import gc, lifecycle_runs
+
+    return {
+        PURGE_UPLOADS: purge,
+        SCRUB: do_scrub,
+        **lifecycle_runs.handlers(registry),
+        **gc.handlers(registry),
+    }

@@ -35,12 +35,14 @@ class OciAuthenticator:
             API_VERSION_HEADER[0]: API_VERSION_HEADER[1],
         }
 
-    def authenticate(self, request: Request) -> Principal:
+    def authenticate(self, request: Request) -> Principal | None:
+        """The caller, or None for a request without credentials (anonymous: only what
+        repository policies grant to everyone; anything else answers with the 401 challenge)."""
         header = request.headers.get("authorization")
         if self.dev_principal is not None:
             return self.dev_principal  # development switch: any or no credentials
         if not header:
-            raise self._unauthorized(request, "Not Authorized")
+            return None
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic":
             raise self._unauthorized(
@@ -63,6 +65,10 @@ class OciAuthenticator:
             if e.expired:
                 raise AuthFailed(error_response(403, "DENIED", str(e))) from None
             raise self._unauthorized(request, str(e)) from None
+
+    def unauthorized(self, request: Request, message: str = "Not Authorized") -> Response:
+        """The 401 challenge that makes docker/podman log in."""
+        return self._unauthorized(request, message).response
 
     def _unauthorized(self, request: Request, message: str) -> AuthFailed:
         return AuthFailed(error_response(401, "UNAUTHORIZED", message, headers=self.challenge(request)))

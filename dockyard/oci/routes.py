@@ -18,7 +18,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from dockyard.addresses import account_for_host
+from dockyard.addresses import account_for_host, repository_arn
+from dockyard.auth.authorizer import Authorizer, deny_reason
+from dockyard.auth.principals import Principal
 from dockyard.blob_serving import blob_response
 from dockyard.core.account_settings import blob_mounting_enabled
 from dockyard.core.errors import DomainError, ManifestTooLarge, RangeInvalid, SizeInvalid, UploadInvalid
@@ -68,6 +70,25 @@ def match(path: str) -> Route | None:
 
 Handler = Callable[[Request, Route], Awaitable[Response]]
 
+# The IAM action ECR checks for each registry operation (ecr.md 1.4).
+IAM_ACTIONS: dict[tuple[str, str], str] = {
+    ("catalog", "GET"): "ecr:DescribeRepositories",
+    ("tags", "GET"): "ecr:ListImages",
+    ("manifests", "GET"): "ecr:BatchGetImage",
+    ("manifests", "HEAD"): "ecr:BatchGetImage",
+    ("manifests", "PUT"): "ecr:PutImage",
+    ("manifests", "DELETE"): "ecr:BatchDeleteImage",
+    ("blobs", "GET"): "ecr:GetDownloadUrlForLayer",
+    ("blobs", "HEAD"): "ecr:BatchCheckLayerAvailability",
+    ("blobs", "DELETE"): "ecr:BatchDeleteImage",
+    ("uploads", "POST"): "ecr:InitiateLayerUpload",
+    ("upload", "GET"): "ecr:UploadLayerPart",
+    ("upload", "PATCH"): "ecr:UploadLayerPart",
+    ("upload", "PUT"): "ecr:CompleteLayerUpload",
+    ("upload", "DELETE"): "ecr:UploadLayerPart",
+    ("referrers", "GET"): "ecr:BatchGetImage",
+}
+
 
 class OciApp:
     """ASGI app for everything under /v2."""
@@ -75,6 +96,7 @@ class OciApp:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.auth = OciAuthenticator(registry)
+        self.authorizer = Authorizer(registry.db, registry.account_setting_defaults)
         self._tasks: set[asyncio.Future[None]] = set()
         self.routes: dict[tuple[str, str], Handler] = {
             ("base", "GET"): self.base,
@@ -117,18 +139,14 @@ class OciApp:
         except AuthFailed as failed:
             return failed.response
         account = account_for_host(self.registry.settings, request.headers.get("host"))
-        if principal.account_id != account:
-            # Cross-account access arrives with registry/repository policies.
-            return error_response(
-                403,
-                "DENIED",
-                f"User: {principal.arn} is not authorized to access the registry of account {account}",
-            )
         request.scope["dockyard.principal"] = principal
         request.scope["dockyard.account"] = account
         try:
             if route.name:
                 validate_repository_name(route.name)
+            refused = await self._authorize(request, route, principal, account)
+            if refused is not None:
+                return refused
             return await handler(request, route)
         except DomainError as err:
             return domain_error_response(err)
@@ -154,15 +172,78 @@ class OciApp:
     def account(self, request: Request) -> str:
         return str(request.scope["dockyard.account"])
 
+    # ---------------------------------------------------------------- authorization
+    def _trusted(self, principal: Principal | None, account: str) -> bool:
+        """The root user in its own account: allowed everything, no policy to load."""
+        return principal is not None and principal.is_root and principal.account_id == account
+
+    def _denied(
+        self, request: Request, principal: Principal | None, action: str, resource: str, why: str
+    ) -> Response:
+        if principal is None:
+            return self.auth.unauthorized(request)
+        return error_response(
+            403,
+            "DENIED",
+            f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource} {why}",
+        )
+
+    async def _allowed(
+        self, principal: Principal | None, action: str, account: str, name: str
+    ) -> tuple[bool, str, str]:
+        """(allowed, resource ARN, AWS's reason tail) for ``action`` on repository ``name``."""
+        resource = repository_arn(account, self.registry.settings.region, name)
+        if self._trusted(principal, account):
+            return True, resource, ""
+        policy = await self.authorizer.repository_policy(account, name) if name != "*" else None
+        decision = await self.authorizer.check(principal, action, resource, account, policy, {})
+        return decision.allowed, resource, deny_reason(decision, action, principal, account)
+
+    async def _authorize(
+        self, request: Request, route: Route, principal: Principal | None, account: str
+    ) -> Response | None:
+        """None when the request may go on, else the refusal (401 challenge when anonymous)."""
+        if route.kind == "base":
+            return self.auth.unauthorized(request) if principal is None else None
+        if self._trusted(principal, account):
+            return None
+        action = IAM_ACTIONS.get((route.kind, request.method))
+        if action is None:
+            return self._denied(request, principal, "ecr:*", "*", "")
+        # The catalog lists only what the caller may describe; a caller from outside the account
+        # first needs the registry (not a repository) to let it list at all.
+        name = "*" if route.kind == "catalog" else route.name
+        if route.kind == "catalog" and principal is not None and principal.account_id == account:
+            return None
+        allowed, resource, why = await self._allowed(principal, action, account, name)
+        if not allowed:
+            return self._denied(request, principal, action, resource, why)
+        if route.kind == "uploads" and request.query_params.get("mount"):
+            source = request.query_params.get("from") or ""
+            ok = (
+                bool(source)
+                and (await self._allowed(principal, "ecr:GetDownloadUrlForLayer", account, source))[0]
+            )
+            request.scope["dockyard.mount_allowed"] = ok
+        return None
+
     # ---------------------------------------------------------------- base, listings
     async def base(self, request: Request, route: Route) -> Response:
         return Response(b"{}", headers=VERSION, media_type="application/json")
 
     async def catalog(self, request: Request, route: Route) -> Response:
         n, last = _pagination(request)
-        names = await self.registry.repositories.list_names(
-            self.account(request), last, None if n is None else n + 1
-        )
+        account = self.account(request)
+        principal = request.scope.get("dockyard.principal")
+        if self._trusted(principal, account):
+            names = await self.registry.repositories.list_names(account, last, None if n is None else n + 1)
+        else:
+            names = []
+            for name in await self.registry.repositories.list_names(account, last, None):
+                if (await self._allowed(principal, "ecr:DescribeRepositories", account, name))[0]:
+                    names.append(name)
+                    if n is not None and len(names) > n:
+                        break
         body, link = _page(names, n, "/v2/_catalog")
         return JSONResponse({"repositories": body}, headers={**VERSION, **link})
 
@@ -273,8 +354,10 @@ class OciApp:
         repo = await self.registry.repository_for_push(account, route.name)
         mount = params.get("mount")
         # ECR mounts only when the account enabled BLOB_MOUNTING; otherwise the client uploads.
-        if mount and await blob_mounting_enabled(
-            self.registry.db, account, self.registry.account_setting_defaults
+        if (
+            mount
+            and request.scope.get("dockyard.mount_allowed", True)
+            and await blob_mounting_enabled(self.registry.db, account, self.registry.account_setting_defaults)
         ):
             info = await self.registry.blobs.mount(repo, mount, params.get("from"))
             if info is not None:

@@ -179,6 +179,8 @@ def test_keys_from_the_cli_sign_for_their_account(registry: Registry) -> None:
     account = "444455556666"
     registry.cli("account", "create", account, check=False)
     registry.cli("user", "create", "ci", "--account-id", account, check=False)
+    # A user may do only what its policies allow.
+    registry.cli("iam", "attach-policy", "--user", "ci", "--managed", "FullAccess", "--account-id", account)
     out = registry.cli("key", "create", "--user", "ci", "--account-id", account, "--profile", "ci").stdout
     assert "[ci]" in out
     values = dict(

@@ -18,11 +18,26 @@ DEFAULTS = {
 }
 
 
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A server of this module's own, started with ECR's account setting defaults.
+
+    Account settings are account-wide: changing them on the shared server would change
+    what other tests (cross-repository mounts) see.
+    """
+    from clients import dockyard_server
+
+    with dockyard_server(
+        tmp_path_factory.mktemp("ecr-registry"), extra_args=["--blob-mounting-default", "DISABLED"]
+    ) as reg:
+        yield reg
+
+
 @pytest.fixture
 def ecr(registry: Any) -> Iterator[Any]:
     client = ecr_client(registry)
     yield client
-    # Leave the shared server as ECR starts an account.
+    # Leave this module's server as ECR starts an account.
     client.put_account_setting(name="BLOB_MOUNTING", value="DISABLED")
     client.put_account_setting(name="REGISTRY_POLICY_SCOPE", value="V2")
 

@@ -13,6 +13,7 @@ from functools import wraps
 from typing import Any
 
 from dockyard import addresses
+from dockyard.auth.authorizer import authorizer_for, deny_reason
 from dockyard.auth.principals import Principal
 from dockyard.core import errors as de
 from dockyard.core.registry import Registry
@@ -34,6 +35,8 @@ class Call:
     registry: Registry
     host: str  # host[:port] the client reached, for URIs
     operation: str = ""
+    # Other accounts whose registry this call was authorized to reach (by policies).
+    authorized_accounts: frozenset[str] = frozenset()
 
     @property
     def settings(self) -> Any:
@@ -42,8 +45,7 @@ class Call:
     def account(self, params: Params) -> str:
         """The registry (account) a call targets: `registryId`, else the caller's own."""
         registry_id = params.get("registryId") or self.principal.account_id
-        if registry_id != self.principal.account_id:
-            # Cross-account access needs registry/repository policies (authorization issue).
+        if registry_id != self.principal.account_id and registry_id not in self.authorized_accounts:
             raise access_denied(
                 self.principal.arn,
                 f"ecr:{self.operation}",
@@ -95,6 +97,7 @@ def action(name: str) -> Callable[[Handler], Handler]:
         @wraps(func)
         async def handler(call: Call, params: Params) -> Result:
             call.operation = name
+            await authorize(call, name, params)
             try:
                 return await func(call, params)
             except de.DomainError as err:
@@ -106,3 +109,44 @@ def action(name: str) -> Callable[[Handler], Handler]:
         return handler
 
     return register
+
+
+# Actions that name no resource in IAM (Resource "*").
+_STAR_RESOURCE = frozenset({"GetAuthorizationToken"})
+
+
+def _resources(call: Call, name: str, params: Params, account: str) -> list[tuple[str, str | None]]:
+    """(resource ARN, repository name or None) pairs the action must be allowed on."""
+    if name in _STAR_RESOURCE:
+        return [("*", None)]
+    repository = params.get("repositoryName")
+    if isinstance(repository, str) and repository:
+        return [(call.repository_arn(account, repository), repository)]
+    names = params.get("repositoryNames")
+    if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
+        return [(call.repository_arn(account, n), n) for n in names]
+    arn = params.get("resourceArn")
+    if isinstance(arn, str):
+        parsed = addresses.parse_repository_arn(arn)
+        if parsed is not None and parsed[1] == account:
+            return [(arn, parsed[2])]
+    return [(call.repository_arn(account, "*"), None)]
+
+
+async def authorize(call: Call, name: str, params: Params) -> None:
+    """Refuse the call with AccessDeniedException unless policies allow ``ecr:<name>``."""
+    principal = call.principal
+    account = str(params.get("registryId") or principal.account_id)
+    if principal.is_root and account == principal.account_id:
+        return  # the root user may do anything in its own account: no policy to load
+    authorizer = authorizer_for(call.registry)
+    iam_action = f"ecr:{name}"
+    for resource, repository in _resources(call, name, params, account):
+        policy = await authorizer.repository_policy(account, repository) if repository else None
+        decision = await authorizer.check(principal, iam_action, resource, account, policy, {})
+        if not decision.allowed:
+            raise access_denied(
+                principal.arn, iam_action, resource, deny_reason(decision, iam_action, principal, account)
+            )
+    if account != principal.account_id:
+        call.authorized_accounts = call.authorized_accounts | {account}

@@ -1,0 +1,127 @@
+"""Repository and registry policies: Set/Get/DeleteRepositoryPolicy, Put/Get/DeleteRegistryPolicy."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from dockyard.auth.authorizer import authorizer_for
+from dockyard.auth.policy import PolicyError, ecr_invalid_policy_message, lockout_check, parse_policy
+from dockyard.ecr.actions.base import Call, Params, Result, action
+from dockyard.ecr.errors import (
+    EcrError,
+    invalid_parameter,
+    registry_policy_not_found,
+    repository_policy_not_found,
+)
+from dockyard.store.meta import tables as t
+
+LOCKOUT_MESSAGE = (
+    "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'The repository policy would prevent "
+    "you from setting a policy in the future. Set the force parameter to true to override this check.'"
+)
+
+
+async def _repository_policy(call: Call, account: str, name: str) -> str | None:
+    # RepositoryNotFound (a DomainError) becomes RepositoryNotFoundException in the decorator.
+    await call.registry.repositories.get(account, name)
+    r = t.repositories
+    async with call.registry.db.read() as conn:
+        text = await conn.scalar(sa.select(r.c.policy).where(r.c.account_id == account, r.c.name == name))
+    return None if text is None else str(text)
+
+
+async def _store_repository_policy(call: Call, account: str, name: str, text: str | None) -> None:
+    r = t.repositories
+    async with call.registry.db.write() as conn:
+        await conn.execute(r.update().where(r.c.account_id == account, r.c.name == name).values(policy=text))
+
+
+@action("SetRepositoryPolicy")
+async def set_repository_policy(call: Call, params: Params) -> Result:
+    account = call.account(params)
+    name = params["repositoryName"]
+    await call.registry.repositories.get(account, name)
+    text = params["policyText"]
+    try:
+        document = parse_policy(text, "resource")
+    except PolicyError:
+        raise invalid_parameter(ecr_invalid_policy_message("repository")) from None
+    if not params.get("force"):
+        authorizer = authorizer_for(call.registry)
+        locked_out = lockout_check(
+            document,
+            call.principal,
+            repository_arn=call.repository_arn(account, name),
+            identity_policies=await authorizer.identity_policies(call.principal),
+            registry_policy=await authorizer.registry_policy(account, "ecr:SetRepositoryPolicy"),
+        )
+        if locked_out:
+            raise EcrError("InvalidParameterException", LOCKOUT_MESSAGE)
+    await _store_repository_policy(call, account, name, text)
+    return {"registryId": account, "repositoryName": name, "policyText": text}
+
+
+@action("GetRepositoryPolicy")
+async def get_repository_policy(call: Call, params: Params) -> Result:
+    account = call.account(params)
+    name = params["repositoryName"]
+    text = await _repository_policy(call, account, name)
+    if text is None:
+        raise repository_policy_not_found(name, account)
+    return {"registryId": account, "repositoryName": name, "policyText": text}
+
+
+@action("DeleteRepositoryPolicy")
+async def delete_repository_policy(call: Call, params: Params) -> Result:
+    account = call.account(params)
+    name = params["repositoryName"]
+    text = await _repository_policy(call, account, name)
+    if text is None:
+        raise repository_policy_not_found(name, account)
+    await _store_repository_policy(call, account, name, None)
+    return {"registryId": account, "repositoryName": name, "policyText": text}
+
+
+async def _registry_policy(call: Call, account: str) -> str | None:
+    a = t.accounts
+    async with call.registry.db.read() as conn:
+        text = await conn.scalar(sa.select(a.c.registry_policy).where(a.c.id == account))
+    return None if text is None else str(text)
+
+
+async def _store_registry_policy(call: Call, account: str, text: str | None) -> None:
+    a = t.accounts
+    async with call.registry.db.write() as conn:
+        await conn.execute(a.update().where(a.c.id == account).values(registry_policy=text))
+
+
+@action("PutRegistryPolicy")
+async def put_registry_policy(call: Call, params: Params) -> Result:
+    account = call.account(params)
+    text = params["policyText"]
+    try:
+        parse_policy(text, "resource")
+    except PolicyError:
+        raise invalid_parameter(ecr_invalid_policy_message("registry")) from None
+    await call.registry.identity.ensure_account(account)
+    await _store_registry_policy(call, account, text)
+    return {"registryId": account, "policyText": text}
+
+
+@action("GetRegistryPolicy")
+async def get_registry_policy(call: Call, params: Params) -> Result:
+    account = call.account(params)
+    text = await _registry_policy(call, account)
+    if text is None:
+        raise registry_policy_not_found(account)
+    return {"registryId": account, "policyText": text}
+
+
+@action("DeleteRegistryPolicy")
+async def delete_registry_policy(call: Call, params: Params) -> Result:
+    account = call.account(params)
+    text = await _registry_policy(call, account)
+    if text is None:
+        raise registry_policy_not_found(account)
+    await _store_registry_policy(call, account, None)
+    return {"registryId": account, "policyText": text}
