@@ -178,11 +178,17 @@ class BlobService:
         return await conn.scalar(query)
 
     async def _link(self, conn: AsyncConnection, repository_id: int, digest: str) -> None:
-        await conn.execute(
-            self.db.insert_ignore(t.repository_blobs).values(
-                repository_id=repository_id, digest=digest, created_at=t.now()
-            )
+        rb = t.repository_blobs
+        inserted = await conn.execute(
+            self.db.insert_ignore(rb).values(repository_id=repository_id, digest=digest, created_at=t.now())
         )
+        if not inserted.rowcount:
+            # Uploaded or mounted again: the link starts a new grace period for garbage collection.
+            await conn.execute(
+                rb.update()
+                .where(rb.c.repository_id == repository_id, rb.c.digest == digest)
+                .values(referenced_at=t.now())
+            )
 
     # ---------------------------------------------------------------- uploads
     async def start_upload(self, repo: Repository, algorithm: str = "sha256") -> Upload:

@@ -142,11 +142,12 @@ class OciApp:
         request.scope["dockyard.principal"] = principal
         request.scope["dockyard.account"] = account
         try:
-            if route.name:
-                validate_repository_name(route.name)
+            # Authorize first: an anonymous caller learns nothing (not even a name's validity).
             refused = await self._authorize(request, route, principal, account)
             if refused is not None:
                 return refused
+            if route.name:
+                validate_repository_name(route.name)
             return await handler(request, route)
         except DomainError as err:
             return domain_error_response(err)

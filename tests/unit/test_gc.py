@@ -245,3 +245,19 @@ def test_tombstones_are_finished_after_a_crash(tmp_path: Path) -> None:
             assert await conn.scalar(sa.select(sa.func.count()).select_from(t.blob_tombstones)) == 0
 
     run(tmp_path, body)
+
+
+def test_uploading_again_refreshes_an_old_link(tmp_path: Path) -> None:
+    """A client that re-uploads (or mounts) a blob before pushing its manifest keeps the link."""
+    data = b"re-uploaded"
+
+    async def body(registry: Registry) -> None:
+        repo = await registry.repositories.create(registry.settings.account_id, "unit/gc-e")
+        key = await push_blob(registry, repo, data)
+        await age(registry, 48)
+        assert await push_blob(registry, repo, data) == key
+        report = await gc.collect(registry)
+        assert (report.links_removed, report.blobs_removed) == (0, 0)
+        assert await link_rows(registry, repo) == {sha256(data)}
+
+    run(tmp_path, body)
