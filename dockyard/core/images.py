@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.core.digests import parse_digest
-from dockyard.core.errors import DigestInvalid, TagInvalid
-from dockyard.core.manifests import delete_manifest_rows
+from dockyard.core.errors import DigestInvalid, DomainError, TagInvalid
+from dockyard.core.manifests import ARCHIVE, STANDARD, delete_manifest_rows
 from dockyard.core.media_types import INDEXES
 from dockyard.core.names import validate_tag
+from dockyard.core.pull_exclusions import PullExclusionService
 from dockyard.core.repositories import Repository, RepositoryService
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
@@ -37,6 +38,7 @@ INVALID_IMAGE_TAG = "InvalidImageTag"
 IMAGE_NOT_FOUND = "ImageNotFound"
 TAG_DOES_NOT_MATCH_DIGEST = "ImageTagDoesNotMatchDigest"
 REFERENCED_BY_MANIFEST_LIST = "ImageReferencedByManifestList"
+IMAGE_INACCESSIBLE = "ImageInaccessible"  # what BatchGetImage reports for an archived image
 
 REASONS = {
     MISSING_DIGEST_AND_TAG: "Invalid request parameters: both tag and digest cannot be null",
@@ -48,11 +50,60 @@ REASONS = {
     ),
     IMAGE_NOT_FOUND: "Requested image not found",
     TAG_DOES_NOT_MATCH_DIGEST: "Invalid request parameters: given tag does not map to the given digest",
+    IMAGE_INACCESSIBLE: (
+        "The requested image is archived and cannot be pulled; restore it with "
+        "UpdateImageStorageClass (targetStorageClass STANDARD) or push it again"
+    ),
 }
 
 _ECR_DIGEST_RE = re.compile(r"^[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+$")
 
 TAGGED, UNTAGGED, ANY = "TAGGED", "UNTAGGED", "ANY"
+
+# Storage classes (manifests.storage_class) and the image statuses ECR derives from them.
+# Dockyard restores an archived image at once, so nothing is ever ACTIVATING.
+ACTIVE, ARCHIVED, ACTIVATING = "ACTIVE", "ARCHIVED", "ACTIVATING"
+
+
+def image_status(storage_class: str | None) -> str:
+    return ARCHIVED if storage_class == ARCHIVE else ACTIVE
+
+
+def _status_filter(m: sa.Table, status: str) -> sa.ColumnElement[bool] | None:
+    """ECR's filter.imageStatus as a condition on manifests (None: every image)."""
+    if status == ACTIVE:
+        return m.c.storage_class != ARCHIVE
+    if status == ARCHIVED:
+        return m.c.storage_class == ARCHIVE
+    if status == ACTIVATING:
+        return sa.false()
+    return None
+
+
+# ------------------------------------------------------------------------------ errors
+class ImageLookupFailed(DomainError):
+    """An image id names no image (or is malformed); `failure` says how, as a batch would."""
+
+    def __init__(self, problem: ImageFailure) -> None:
+        super().__init__(problem.reason)
+        self.failure = problem
+
+
+class StorageClassUnchanged(DomainError):
+    """UpdateImageStorageClass to the class the image is already in."""
+
+
+async def set_storage_class_rows(conn: AsyncConnection, manifest_ids: Sequence[int], target: str) -> None:
+    """Move manifests to `target`, stamping archived_at / activated_at when they change class."""
+    if not manifest_ids:
+        return
+    m = t.manifests
+    stamp = {"archived_at": t.now()} if target == ARCHIVE else {"activated_at": t.now()}
+    await conn.execute(
+        m.update()
+        .where(m.c.id.in_(list(manifest_ids)), m.c.storage_class != target)
+        .values(storage_class=target, **stamp)
+    )
 
 
 # ------------------------------------------------------------------------------ values
@@ -104,6 +155,9 @@ class ImageInfo:
     pushed_at: datetime
     last_pulled_at: datetime | None
     tags: list[str] = field(default_factory=list)
+    status: str = ACTIVE
+    archived_at: datetime | None = None
+    activated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,14 +271,20 @@ class ImageService:
 
     # ------------------------------------------------------------ DescribeImages
     async def describe_page(
-        self, account_id: str, repo_name: str, tag_status: str, after_id: int | None, limit: int
+        self,
+        account_id: str,
+        repo_name: str,
+        tag_status: str,
+        after_id: int | None,
+        limit: int,
+        status: str = ANY,
     ) -> tuple[Repository, list[ImageInfo], bool]:
         """One page of images in push order (manifest id); True when more follow."""
         m = t.manifests
         query = self._info_query().where(m.c.repository_id == sa.bindparam("repo_id"))
-        condition = _tag_filter(m, tag_status)
-        if condition is not None:
-            query = query.where(condition)
+        for condition in (_tag_filter(m, tag_status), _status_filter(m, status)):
+            if condition is not None:
+                query = query.where(condition)
         if after_id is not None:
             query = query.where(m.c.id > after_id)
         query = query.order_by(m.c.id).limit(limit + 1)
@@ -265,6 +325,9 @@ class ImageService:
             m.c.subject_digest,
             m.c.pushed_at,
             m.c.last_pulled_at,
+            m.c.storage_class,
+            m.c.archived_at,
+            m.c.activated_at,
             _image_size(m),
         )
 
@@ -280,6 +343,9 @@ class ImageService:
             size=int(row.size or 0),
             pushed_at=row.pushed_at,
             last_pulled_at=row.last_pulled_at,
+            status=image_status(row.storage_class),
+            archived_at=row.archived_at,
+            activated_at=row.activated_at,
         )
 
     @staticmethod
@@ -303,6 +369,7 @@ class ImageService:
         tag_status: str,
         after: tuple[int, str | None] | None,
         limit: int,
+        status: str = ANY,
     ) -> tuple[list[ListedId], bool]:
         """One page of (digest, tag) pairs: one per tag, one digest-only entry per untagged image."""
         m, tg = t.manifests, t.tags
@@ -317,6 +384,9 @@ class ImageService:
         )
         if tag_status == UNTAGGED:
             query = query.where(tg.c.name.is_(None))
+        status_condition = _status_filter(m, status)
+        if status_condition is not None:
+            query = query.where(status_condition)
         if after is not None:
             after_id, after_tag = after
             if after_tag is None:
@@ -340,12 +410,16 @@ class ImageService:
             repo = await self.repositories.get(account_id, repo_name, conn)
             resolved = await self._resolve(conn, repo, dedupe(ids), with_content=True)
         images = []
+        failures = resolved.failures
         for image_id, mid in resolved.hits:
             row = resolved.manifests[mid]
+            if row.storage_class == ARCHIVE:
+                failures.append(failure(image_id, IMAGE_INACCESSIBLE))
+                continue
             full = ImageId(row.digest, image_id.tag)
             by_tag = image_id.digest is None
             images.append(FetchedImage(full, mid, row.digest, row.media_type, bytes(row.content), by_tag))
-        return repo, images, resolved.failures
+        return repo, images, failures
 
     async def get_children(self, repository_id: int, digests: Sequence[str]) -> dict[str, FetchedImage]:
         """Manifests of the repository by digest (index children), in one query."""
@@ -355,7 +429,9 @@ class ImageService:
         async with self.db.read() as conn:
             rows = await conn.execute(
                 sa.select(m.c.id, m.c.digest, m.c.media_type, m.c.content).where(
-                    m.c.repository_id == repository_id, m.c.digest.in_(set(digests))
+                    m.c.repository_id == repository_id,
+                    m.c.digest.in_(set(digests)),
+                    m.c.storage_class != ARCHIVE,
                 )
             )
             return {
@@ -365,28 +441,102 @@ class ImageService:
                 for row in rows
             }
 
-    async def record_pull(self, manifest_ids: Iterable[int]) -> None:
-        """Set lastRecordedPullTime, at most once per PULL_TIME_RESOLUTION per image."""
+    async def record_pull(self, manifest_ids: Iterable[int], principal_arn: str | None = None) -> None:
+        """Set lastRecordedPullTime, at most once per PULL_TIME_RESOLUTION per image.
+
+        Nothing is recorded for a `principal_arn` the image's registry excludes
+        (RegisterPullTimeUpdateExclusion); the exclusion lists are cached, so a pull that
+        finds a fresh time, or an excluded principal, costs one query.
+        """
         ids = sorted(set(manifest_ids))
         if ids:
-            await self._record_pull(t.manifests.c.id.in_(ids))
+            await self._record_pull(t.manifests.c.id.in_(ids), principal_arn)
 
-    async def record_pull_by_digest(self, repository_id: int, digest: str) -> None:
+    async def record_pull_by_digest(
+        self, repository_id: int, digest: str, principal_arn: str | None = None
+    ) -> None:
         """The same for a /v2/ pull, which knows the repository and the digest it served."""
         m = t.manifests
-        await self._record_pull(sa.and_(m.c.repository_id == repository_id, m.c.digest == digest))
+        await self._record_pull(
+            sa.and_(m.c.repository_id == repository_id, m.c.digest == digest), principal_arn
+        )
 
-    async def _record_pull(self, which: sa.ColumnElement[bool]) -> None:
+    async def _record_pull(self, which: sa.ColumnElement[bool], principal_arn: str | None = None) -> None:
         now = t.now()
-        m = t.manifests
+        m, r = t.manifests, t.repositories
         stale = sa.or_(m.c.last_pulled_at.is_(None), m.c.last_pulled_at < now - PULL_TIME_RESOLUTION)
         async with self.db.read() as conn:  # most pulls find a fresh time: no write lock for them
-            if await conn.scalar(sa.select(m.c.id).where(which, stale).limit(1)) is None:
+            rows = (
+                await conn.execute(
+                    sa.select(m.c.id, r.c.account_id)
+                    .select_from(m.join(r, r.c.id == m.c.repository_id))
+                    .where(which, stale)
+                )
+            ).all()
+        if not rows:
+            return
+        if principal_arn:
+            exclusions = PullExclusionService(self.db)
+            excluded_accounts = {
+                account
+                for account in {row.account_id for row in rows}
+                if principal_arn in await exclusions.excluded(account)
+            }
+            rows = [row for row in rows if row.account_id not in excluded_accounts]
+            if not rows:
                 return
         async with self.db.write() as conn:
-            await conn.execute(m.update().where(which, stale).values(last_pulled_at=now))
+            await conn.execute(
+                m.update().where(m.c.id.in_([row.id for row in rows]), stale).values(last_pulled_at=now)
+            )
 
-    # ------------------------------------------------------------ BatchDeleteImage
+    # ------------------------------------------------------------ UpdateImageStorageClass
+    async def set_storage_class(
+        self, account_id: str, repo_name: str, image_id: ImageId, target: str
+    ) -> tuple[ImageId, str]:
+        """Move an image (an index with its children) to STANDARD or ARCHIVE.
+
+        Returns the image's id completed with its digest and its status afterwards. Raises
+        ImageLookupFailed for an id that names no image, StorageClassUnchanged when the
+        image is already in `target`. Dockyard restores at once (ECR reports ACTIVATING
+        for a while, up to hours, before ACTIVE).
+        """
+        m, mc = t.manifests, t.manifest_children
+        async with self.db.write() as conn:
+            repo = await self.repositories.get(account_id, repo_name, conn)
+            resolved = await self._resolve(conn, repo, [image_id], with_content=False)
+            if resolved.failures:
+                raise ImageLookupFailed(resolved.failures[0])
+            _, mid = resolved.hits[0]
+            row = resolved.manifests[mid]
+            full = ImageId(row.digest, image_id.tag)
+            current = row.storage_class or STANDARD
+            if current == target:
+                raise StorageClassUnchanged(
+                    f"The image with digest '{row.digest}' is already in the {target} storage class"
+                )
+            ids = [mid]
+            if row.media_type in INDEXES:
+                child_ids = (
+                    await conn.execute(
+                        sa.select(m.c.id)
+                        .select_from(
+                            mc.join(
+                                m,
+                                sa.and_(
+                                    m.c.repository_id == mc.c.repository_id, m.c.digest == mc.c.child_digest
+                                ),
+                            )
+                        )
+                        .where(mc.c.parent_id == mid)
+                    )
+                ).scalars()
+                ids.extend(child_ids)
+            await set_storage_class_rows(conn, ids, target)
+        return full, image_status(target)
+
+        # ------------------------------------------------------------ BatchDeleteImage
+
     async def batch_delete(self, account_id: str, repo_name: str, ids: Sequence[ImageId]) -> DeleteResult:
         """Untag (by tag; the last tag takes the image with it) or delete (by digest), in order.
 
@@ -535,7 +685,7 @@ class ImageService:
             )
             by_tag = {row.name: row.manifest_id for row in rows}
         m = t.manifests
-        columns: list[Any] = [m.c.id, m.c.digest, m.c.media_type]
+        columns: list[Any] = [m.c.id, m.c.digest, m.c.media_type, m.c.storage_class]
         if with_content:
             columns.append(m.c.content)
         manifests: dict[int, Any] = {}

@@ -31,6 +31,9 @@ from dockyard.core.repositories import Repository, RepositoryService, not_found
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
 
+# Storage classes of manifests.storage_class (ECR's archival tier).
+STANDARD, ARCHIVE = "STANDARD", "ARCHIVE"
+
 
 class LayersUnknown(ManifestBlobUnknown):
     """Blobs (config, layers) a manifest names are not in the repository; `missing` lists them all."""
@@ -111,7 +114,15 @@ class ManifestService:
     # ---------------------------------------------------------------- reads
     async def get(self, account_id: str, repo_name: str, reference: str) -> StoredManifest:
         m, r = t.manifests, t.repositories
-        cols = (m.c.digest, m.c.media_type, m.c.content, m.c.repository_id, m.c.id, m.c.last_pulled_at)
+        cols = (
+            m.c.digest,
+            m.c.media_type,
+            m.c.content,
+            m.c.repository_id,
+            m.c.id,
+            m.c.last_pulled_at,
+            m.c.storage_class,
+        )
         if is_digest(reference):
             parse_digest(reference)
             query = (
@@ -141,6 +152,13 @@ class ManifestService:
                 raise ManifestUnknown(
                     f"manifest {reference!r} is unknown to repository '{repo_name}'", {"reference": reference}
                 )
+        if row.storage_class == ARCHIVE:
+            raise ManifestUnknown(
+                f"manifest {reference!r} ({row.digest}) in repository '{repo_name}' is archived and cannot "
+                "be pulled; restore it with the ECR action UpdateImageStorageClass "
+                "(targetStorageClass STANDARD) or push it again",
+                {"reference": reference, "digest": row.digest, "storageClass": ARCHIVE},
+            )
         return StoredManifest(
             row.digest, row.media_type, row.content, row.repository_id, row.id, row.last_pulled_at
         )
@@ -152,7 +170,11 @@ class ManifestService:
                 await conn.execute(
                     sa.select(
                         m.c.digest, m.c.media_type, m.c.content, m.c.repository_id, m.c.id, m.c.last_pulled_at
-                    ).where(m.c.repository_id == repository_id, m.c.digest == digest)
+                    ).where(
+                        m.c.repository_id == repository_id,
+                        m.c.digest == digest,
+                        m.c.storage_class != ARCHIVE,
+                    )
                 )
             ).first()
         if row is None:
@@ -254,11 +276,17 @@ class ManifestService:
         self, conn: AsyncConnection, repo: Repository, digest: str, body: bytes, parsed: Any
     ) -> tuple[int, bool]:
         m = t.manifests
-        existing = await conn.scalar(
-            sa.select(m.c.id).where(m.c.repository_id == repo.id, m.c.digest == digest)
-        )
+        existing = (
+            await conn.execute(
+                sa.select(m.c.id, m.c.storage_class).where(m.c.repository_id == repo.id, m.c.digest == digest)
+            )
+        ).first()
         if existing is not None:
-            return existing, False
+            if existing.storage_class == ARCHIVE:
+                # A re-push restores an archived image (with an index's children), as on ECR.
+                await _restore(conn, repo.id, existing.id)
+                return existing.id, True
+            return existing.id, False
         result = await conn.execute(
             m.insert()
             .values(
@@ -394,6 +422,21 @@ class ManifestService:
             for row in rows
             if row.digest is not None
         ]
+
+
+async def _restore(conn: AsyncConnection, repository_id: int, manifest_id: int) -> None:
+    """Back to STANDARD: the manifest and the manifests it lists (for an index)."""
+    m, mc = t.manifests, t.manifest_children
+    children = sa.select(mc.c.child_digest).where(mc.c.parent_id == manifest_id)
+    await conn.execute(
+        m.update()
+        .where(
+            m.c.repository_id == repository_id,
+            sa.or_(m.c.id == manifest_id, m.c.digest.in_(children)),
+            m.c.storage_class == ARCHIVE,
+        )
+        .values(storage_class=STANDARD, activated_at=t.now())
+    )
 
 
 async def delete_manifest_rows(conn: AsyncConnection, manifest_ids: list[int]) -> None:

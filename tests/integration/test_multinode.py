@@ -247,3 +247,26 @@ def test_killed_nodes_job_is_finished_by_another(cluster: Cluster) -> None:
     result = json.loads(result) if isinstance(result, str) else result
     assert result["checked"] == len(blobs) and result["corrupt"] == [], result
     del b
+
+
+def test_blob_downloads_redirect_to_presigned_urls(tmp_path: Path) -> None:
+    """With `redirect=true`, blob GETs answer 307 to the object store, as ECR does."""
+    storage = shared_storage()
+    storage["DOCKYARD_BLOB_STORE"] += "&redirect=true"
+    with dockyard_server(tmp_path / "r", storage=storage) as node:
+        repo = f"redirect/{uuid.uuid4().hex[:8]}"
+        node.create_repo(repo)
+        data = os.urandom(2 * MiB)
+        digest = digest_of(data)
+        with node.http() as http:
+            assert (
+                http.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest}, content=data).status_code
+                == 201
+            )
+            r = http.get(f"/v2/{repo}/blobs/{digest}")
+            assert r.status_code == 307, r.text
+            assert r.headers["Docker-Content-Digest"] == digest
+            target = r.headers["Location"]
+        assert "X-Amz-Signature=" in target and target.startswith(services.shared_s3())
+        fetched = httpx.get(target, trust_env=False)  # no registry credentials: the URL is the grant
+        assert fetched.status_code == 200 and fetched.content == data

@@ -15,6 +15,7 @@ from typing import Any
 from dockyard.core.digests import digest_bytes, parse_digest
 from dockyard.core.errors import DigestInvalid
 from dockyard.core.images import (
+    ACTIVE,
     ANY,
     IMAGE_NOT_FOUND,
     FetchedImage,
@@ -43,7 +44,6 @@ from dockyard.ecr.pagination import decode_token, encode_token
 DEFAULT_PAGE = 100  # DescribeImages / ListImages without maxResults
 REFERRERS_DEFAULT_PAGE = 50
 TOKEN_MAX_AGE = 24 * 3600
-ACTIVE = "ACTIVE"
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -86,9 +86,14 @@ def _tag_status(params: Params) -> str:
 
 
 def _status_excludes_active(params: Params, key: str) -> bool:
-    """Every image is ACTIVE (there is no archive tier yet): other statuses select nothing."""
+    """For referrers (always reported ACTIVE): statuses other than ACTIVE/ANY select nothing."""
     status = (params.get("filter") or {}).get(key)
     return status is not None and status not in (ACTIVE, ANY)
+
+
+def _image_status(params: Params, default: str = ACTIVE) -> str:
+    """filter.imageStatus; without it ECR lists only ACTIVE images."""
+    return str((params.get("filter") or {}).get("imageStatus") or default)
 
 
 def _image_detail(call: Call, account: str, repo_name: str, info: ImageInfo) -> dict[str, Any]:
@@ -103,7 +108,9 @@ def _image_detail(call: Call, account: str, repo_name: str, info: ImageInfo) -> 
         "artifactMediaType": info.config_media_type,
         "lastRecordedPullTime": info.last_pulled_at,
         "subjectManifestDigest": info.subject_digest,
-        "imageStatus": ACTIVE,
+        "imageStatus": info.status,
+        "lastArchivedAt": info.archived_at,
+        "lastActivatedAt": info.activated_at,
     }
     return detail
 
@@ -138,21 +145,21 @@ async def describe_images(call: Call, params: Params) -> Result:
                 f"imageTag:'{first.tag or 'null'}'}} does not exist within the repository with name "
                 f"'{repo_name}' in the registry with id '{account}'",
             )
-        if _status_excludes_active(params, "imageStatus"):
-            infos = []
+        # Images named by id are described whatever their status, unless a filter says otherwise.
+        wanted = _image_status(params, ANY)
+        if wanted != ANY:
+            infos = [i for i in infos if i.status == wanted]
         return {"imageDetails": [_image_detail(call, account, repo_name, i) for i in infos]}
 
     tag_status = _tag_status(params)
-    scope = {"repo": [account, repo_name], "tagStatus": tag_status}
+    status = _image_status(params)
+    scope = {"repo": [account, repo_name], "tagStatus": tag_status, "imageStatus": status}
     token = await open_token(call, params, scope)
     after = token["c"] if token else None
     if after is not None and not isinstance(after, int):
         raise _bad_token()
     limit = int(params.get("maxResults") or DEFAULT_PAGE)
-    if _status_excludes_active(params, "imageStatus"):
-        await call.registry.repositories.get(account, repo_name)
-        return {"imageDetails": []}
-    _, infos, more = await service.describe_page(account, repo_name, tag_status, after, limit)
+    _, infos, more = await service.describe_page(account, repo_name, tag_status, after, limit, status)
     return {
         "imageDetails": [_image_detail(call, account, repo_name, i) for i in infos],
         "nextToken": await seal_token(call, scope, infos[-1].id) if more and infos else None,
@@ -185,7 +192,8 @@ async def list_images(call: Call, params: Params) -> Result:
     account = call.account(params)
     repo_name = params["repositoryName"]
     tag_status = _tag_status(params)
-    scope = {"repo": [account, repo_name], "tagStatus": tag_status}
+    status = _image_status(params)
+    scope = {"repo": [account, repo_name], "tagStatus": tag_status, "imageStatus": status}
     token = await open_token(call, params, scope)
     after: tuple[int, str | None] | None = None
     if token is not None:
@@ -199,10 +207,7 @@ async def list_images(call: Call, params: Params) -> Result:
             raise _bad_token()
         after = (cursor[0], cursor[1])
     limit = int(params.get("maxResults") or DEFAULT_PAGE)
-    if _status_excludes_active(params, "imageStatus"):
-        await call.registry.repositories.get(account, repo_name)
-        return {"imageIds": []}
-    items, more = await images(call).list_page(account, repo_name, tag_status, after, limit)
+    items, more = await images(call).list_page(account, repo_name, tag_status, after, limit, status)
     last = items[-1] if items else None
     return {
         "imageIds": [ImageId(item.digest, item.tag).to_params() for item in items],
@@ -301,7 +306,7 @@ async def batch_get_image(call: Call, params: Params) -> Result:
             image_id = ImageId(child_image.digest, image.image_id.tag)
             results.append(_image(account, repo_name, image_id, child_image.content, child_image.media_type))
             pulled.append(child_image.manifest_id)
-    await service.record_pull(pulled)
+    await service.record_pull(pulled, call.principal.arn)
     return {"images": results, "failures": [f.to_params() for f in failures]}
 
 

@@ -115,6 +115,7 @@ class S3BlobStore(BlobStore):
             config=Config(
                 retries={"max_attempts": 8, "mode": "standard"},
                 s3={"addressing_style": "path"},
+                signature_version="s3v4",
                 max_pool_connections=64,
             ),
         )

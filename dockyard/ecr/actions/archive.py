@@ -1,0 +1,51 @@
+"""UpdateImageStorageClass: move an image between ECR standard and archival storage.
+
+An archived image stays listed (DescribeImages/ListImages with filter.imageStatus
+ARCHIVED or ANY) but cannot be pulled: /v2/ answers 404 MANIFEST_UNKNOWN and
+BatchGetImage a failure. An index takes the manifests it lists with it.
+
+ECR restores from archive asynchronously: the image reports ACTIVATING (for up to
+hours) before ACTIVE. Dockyard keeps every byte in one tier, so it restores at once
+and answers ACTIVE; clients polling for ACTIVE behave the same.
+"""
+
+from __future__ import annotations
+
+from dockyard.core.images import (
+    ImageId,
+    ImageLookupFailed,
+    ImageService,
+    StorageClassUnchanged,
+)
+from dockyard.ecr.actions.base import Call, Params, Result, action
+from dockyard.ecr.errors import EcrError, image_not_found, invalid_parameter
+
+TARGETS = ("STANDARD", "ARCHIVE")
+
+
+@action("UpdateImageStorageClass")
+async def update_image_storage_class(call: Call, params: Params) -> Result:
+    account = call.account(params)
+    repo_name: str = params["repositoryName"]
+    image_id = ImageId.from_params(params.get("imageId") or {})
+    target: str = params["targetStorageClass"]
+    if target not in TARGETS:  # the model's enum; botocore clients check it too
+        raise invalid_parameter(
+            f"Invalid parameter at 'targetStorageClass' failed to satisfy constraint: "
+            f"'Member must satisfy enum value set: [{', '.join(TARGETS)}]'"
+        )
+    service = ImageService(call.registry.db, call.registry.repositories)
+    try:
+        full, status = await service.set_storage_class(account, repo_name, image_id, target)
+    except ImageLookupFailed as err:
+        if err.failure.code in ("MissingDigestAndTag", "InvalidImageDigest", "InvalidImageTag"):
+            raise invalid_parameter(f"Invalid parameter: {err.failure.reason}") from None
+        raise image_not_found(repo_name, account, image_id.digest, image_id.tag) from None
+    except StorageClassUnchanged as err:
+        raise EcrError("ImageStorageClassUpdateNotSupportedException", err.message) from None
+    return {
+        "registryId": account,
+        "repositoryName": repo_name,
+        "imageId": full.to_params(),
+        "imageStatus": status,
+    }
