@@ -1,0 +1,226 @@
+"""Image archival (UpdateImageStorageClass) and pull-time update exclusions, through boto3
+and /v2/: an archived image is listed as ARCHIVED but cannot be pulled, and comes back
+through UpdateImageStorageClass or a re-push."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from clients import Registry
+from ecrtools import ecr_client
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+@pytest.fixture
+def ecr(registry: Registry) -> Any:
+    return ecr_client(registry)
+
+
+@pytest.fixture
+def account(ecr: Any) -> str:
+    return str(ecr.describe_registry()["registryId"])
+
+
+def push_blob(registry: Registry, repo: str, data: bytes) -> dict[str, Any]:
+    digest = sha(data)
+    with registry.http() as client:
+        r = client.post(
+            f"/v2/{repo}/blobs/uploads/",
+            params={"digest": digest},
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        if r.status_code == 202:
+            r = client.put(r.headers["Location"], params={"digest": digest}, content=data)
+    assert r.status_code == 201, r.text
+    return {"digest": digest, "size": len(data)}
+
+
+def push_image(registry: Registry, repo: str, tag: str) -> tuple[str, bytes, str]:
+    """An OCI image with fresh blobs, pushed over /v2/: (digest, manifest, layer digest)."""
+    config = push_blob(registry, repo, json.dumps({"os": "linux", "n": uuid.uuid4().hex}).encode())
+    layer = push_blob(registry, repo, uuid.uuid4().bytes * 8)
+    body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, **config},
+            "layers": [{"mediaType": OCI_LAYER, **layer}],
+        }
+    ).encode()
+    return put_manifest(registry, repo, tag, body, OCI_MANIFEST), body, layer["digest"]
+
+
+def put_manifest(registry: Registry, repo: str, ref: str, body: bytes, media_type: str) -> str:
+    with registry.http() as client:
+        r = client.put(f"/v2/{repo}/manifests/{ref}", content=body, headers={"Content-Type": media_type})
+    assert r.status_code == 201, r.text
+    return str(r.headers["Docker-Content-Digest"])
+
+
+def pull(registry: Registry, repo: str, ref: str) -> Any:
+    with registry.http() as client:
+        return client.get(f"/v2/{repo}/manifests/{ref}", headers={"Accept": f"{OCI_MANIFEST}, {OCI_INDEX}"})
+
+
+def statuses(ecr: Any, repo: str, status: str | None = None) -> dict[str, str]:
+    kwargs: dict[str, Any] = {"filter": {"imageStatus": status}} if status else {}
+    details = ecr.describe_images(repositoryName=repo, **kwargs)["imageDetails"]
+    return {d["imageDigest"]: d["imageStatus"] for d in details}
+
+
+def test_archive_hides_from_pulls_and_restore_brings_back(registry: Registry, ecr: Any, repo: str) -> None:
+    digest, _, layer = push_image(registry, repo, "v1")
+    other, _, _ = push_image(registry, repo, "v2")
+    assert pull(registry, repo, "v1").status_code == 200
+
+    out = ecr.update_image_storage_class(
+        repositoryName=repo, imageId={"imageTag": "v1"}, targetStorageClass="ARCHIVE"
+    )
+    assert out["imageStatus"] == "ARCHIVED"
+    assert out["imageId"] == {"imageDigest": digest, "imageTag": "v1"}
+
+    for ref in ("v1", digest):
+        r = pull(registry, repo, ref)
+        assert r.status_code == 404
+        assert r.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+        assert "archived" in r.json()["errors"][0]["message"]
+    assert pull(registry, repo, "v2").status_code == 200
+
+    # Without a filter ECR lists only ACTIVE images; the filter picks the archived ones.
+    assert statuses(ecr, repo) == {other: "ACTIVE"}
+    assert statuses(ecr, repo, "ARCHIVED") == {digest: "ARCHIVED"}
+    assert statuses(ecr, repo, "ANY") == {digest: "ARCHIVED", other: "ACTIVE"}
+    assert statuses(ecr, repo, "ACTIVATING") == {}
+    detail = ecr.describe_images(repositoryName=repo, imageIds=[{"imageDigest": digest}])["imageDetails"]
+    assert detail[0]["imageStatus"] == "ARCHIVED" and "lastArchivedAt" in detail[0]
+    assert ecr.list_images(repositoryName=repo)["imageIds"] == [{"imageDigest": other, "imageTag": "v2"}]
+    listed = ecr.list_images(repositoryName=repo, filter={"imageStatus": "ARCHIVED"})["imageIds"]
+    assert listed == [{"imageDigest": digest, "imageTag": "v1"}]
+
+    got = ecr.batch_get_image(repositoryName=repo, imageIds=[{"imageTag": "v1"}, {"imageTag": "v2"}])
+    assert [i["imageId"]["imageTag"] for i in got["images"]] == ["v2"]
+    assert [f["failureCode"] for f in got["failures"]] == ["ImageInaccessible"]
+
+    layers = ecr.batch_check_layer_availability(repositoryName=repo, layerDigests=[layer])["layers"]
+    assert layers[0]["layerAvailability"] == "ARCHIVED"
+
+    with pytest.raises(ClientError) as exc:
+        ecr.update_image_storage_class(
+            repositoryName=repo, imageId={"imageDigest": digest}, targetStorageClass="ARCHIVE"
+        )
+    assert error_code(exc) == "ImageStorageClassUpdateNotSupportedException"
+
+    out = ecr.update_image_storage_class(
+        repositoryName=repo, imageId={"imageDigest": digest}, targetStorageClass="STANDARD"
+    )
+    assert out["imageStatus"] == "ACTIVE"  # Dockyard restores at once (ECR: ACTIVATING first)
+    assert pull(registry, repo, "v1").status_code == 200
+    detail = ecr.describe_images(repositoryName=repo, imageIds=[{"imageTag": "v1"}])["imageDetails"]
+    assert detail[0]["imageStatus"] == "ACTIVE" and "lastActivatedAt" in detail[0]
+    layers = ecr.batch_check_layer_availability(repositoryName=repo, layerDigests=[layer])["layers"]
+    assert layers[0]["layerAvailability"] == "AVAILABLE"
+
+
+def test_repush_restores_and_index_takes_children(registry: Registry, ecr: Any, repo: str) -> None:
+    child, child_body, _ = push_image(registry, repo, "child")
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": child,
+                    "size": len(child_body),
+                    "platform": {"os": "linux", "architecture": "amd64"},
+                }
+            ],
+        }
+    ).encode()
+    index_digest = put_manifest(registry, repo, "multi", index, OCI_INDEX)
+
+    ecr.update_image_storage_class(
+        repositoryName=repo, imageId={"imageTag": "multi"}, targetStorageClass="ARCHIVE"
+    )
+    assert statuses(ecr, repo, "ANY") == {child: "ARCHIVED", index_digest: "ARCHIVED"}
+    assert pull(registry, repo, "child").status_code == 404
+
+    put_manifest(registry, repo, "multi", index, OCI_INDEX)  # a re-push restores (with children)
+    assert pull(registry, repo, "multi").status_code == 200
+    assert pull(registry, repo, child).status_code == 200
+    assert statuses(ecr, repo) == {child: "ACTIVE", index_digest: "ACTIVE"}
+
+
+def test_update_storage_class_errors(registry: Registry, ecr: Any, repo: str) -> None:
+    push_image(registry, repo, "v1")
+    with pytest.raises(ClientError) as exc:
+        ecr.update_image_storage_class(
+            repositoryName=repo, imageId={"imageTag": "nope"}, targetStorageClass="ARCHIVE"
+        )
+    assert error_code(exc) == "ImageNotFoundException"
+    with pytest.raises(ClientError) as exc:
+        ecr.update_image_storage_class(
+            repositoryName=f"{repo}-missing", imageId={"imageTag": "v1"}, targetStorageClass="ARCHIVE"
+        )
+    assert error_code(exc) == "RepositoryNotFoundException"
+    with pytest.raises(ClientError) as exc:  # already STANDARD
+        ecr.update_image_storage_class(
+            repositoryName=repo, imageId={"imageTag": "v1"}, targetStorageClass="STANDARD"
+        )
+    assert error_code(exc) == "ImageStorageClassUpdateNotSupportedException"
+
+
+def test_pull_time_exclusions(ecr: Any, account: str) -> None:
+    run = uuid.uuid4().hex[:8]
+    arns = [f"arn:aws:iam::{account}:role/scanner-{run}-{i}" for i in range(3)]
+    for arn in arns:
+        out = ecr.register_pull_time_update_exclusion(principalArn=arn)
+        assert out["principalArn"] == arn and "createdAt" in out
+    with pytest.raises(ClientError) as exc:
+        ecr.register_pull_time_update_exclusion(principalArn=arns[0])
+    assert error_code(exc) == "ExclusionAlreadyExistsException"
+
+    seen: list[str] = []
+    kwargs: dict[str, Any] = {"maxResults": 1}
+    while True:
+        page = ecr.list_pull_time_update_exclusions(**kwargs)
+        assert len(page["pullTimeUpdateExclusions"]) <= 1
+        seen.extend(page["pullTimeUpdateExclusions"])
+        if "nextToken" not in page:
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    assert set(arns) <= set(seen)
+
+    assert ecr.deregister_pull_time_update_exclusion(principalArn=arns[1])["principalArn"] == arns[1]
+    with pytest.raises(ClientError) as exc:
+        ecr.deregister_pull_time_update_exclusion(principalArn=arns[1])
+    assert error_code(exc) == "ExclusionNotFoundException"
+    remaining = ecr.list_pull_time_update_exclusions()["pullTimeUpdateExclusions"]
+    assert arns[1] not in remaining and arns[0] in remaining
+    for arn in (arns[0], arns[2]):
+        ecr.deregister_pull_time_update_exclusion(principalArn=arn)
+
+    with pytest.raises(ClientError) as exc:
+        ecr.list_pull_time_update_exclusions(nextToken="forged")
+    assert error_code(exc) == "InvalidParameterException"
+    with pytest.raises(ClientError) as exc:  # not an IAM user or role
+        ecr.register_pull_time_update_exclusion(principalArn=f"arn:aws:iam::{account}:group/devs")
+    assert error_code(exc) in ("InvalidParameterException", "ValidationException")
