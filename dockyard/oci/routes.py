@@ -288,7 +288,9 @@ class OciApp:
             "Content-Length": str(len(manifest.content)),
         }
         if request.method == "GET" and manifest.pull_time_stale(PULL_TIME_RESOLUTION):
-            self._background(self.registry.images.record_pull([manifest.id]))
+            principal = request.scope.get("dockyard.principal")
+            arn = principal.arn if principal is not None else None
+            self._background(self.registry.images.record_pull([manifest.id], arn))
         body = b"" if request.method == "HEAD" else manifest.content
         return Response(body, headers=headers, media_type=manifest.media_type)
 
