@@ -531,7 +531,8 @@ def jobs_list(status: str | None, limit: int, **kwargs: Any) -> None:
 @click.option(
     "--background", is_flag=True, help="Queue the scrub for a running server instead of running it here."
 )
-def scrub(background: bool, **kwargs: Any) -> None:
+@click.option("--max-mib-per-second", type=float, default=0, help="Pace the reads (0: as fast as possible).")
+def scrub(background: bool, max_mib_per_second: float, **kwargs: Any) -> None:
     """Re-hash every stored blob and report any whose bytes do not match their digest."""
     from dockyard.jobs import maintenance
 
@@ -539,10 +540,11 @@ def scrub(background: bool, **kwargs: Any) -> None:
 
     async def go(app: Any) -> None:
         if background:
-            job_id = await app.registry.jobs.enqueue(maintenance.SCRUB, {}, unique_key="scrub")
+            payload = {"max_mib_per_second": max_mib_per_second}
+            job_id = await app.registry.jobs.enqueue(maintenance.SCRUB, payload, unique_key="scrub")
             click.echo(f"queued scrub job {job_id}" if job_id else "a scrub is already queued or running")
             return
-        result = await maintenance.scrub(app.registry, {})
+        result = await maintenance.scrub(app.registry, {"max_mib_per_second": max_mib_per_second})
         click.echo(f"checked {result['checked']} blobs; {len(result['corrupt'])} corrupt")
         for digest in result["corrupt"]:
             click.echo(f"CORRUPT {digest}")

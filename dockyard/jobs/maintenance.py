@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -45,9 +47,12 @@ async def scrub(registry: Registry, payload: dict[str, Any]) -> dict[str, Any]:
     """Re-hash stored blobs and report any whose bytes no longer match their digest.
 
     Works through digests in order from `after`, so a retried job (another node took
-    over after a crash) repeats at most one batch.
+    over after a crash) repeats at most one batch. `max_mib_per_second` paces the reads,
+    so a scrub on a busy registry does not starve pushes and pulls of disk or network.
     """
     after = str(payload.get("after", ""))
+    rate = float(payload.get("max_mib_per_second") or 0) * 1024 * 1024
+    started, read_bytes = time.monotonic(), 0
     checked, corrupt = 0, []
     while True:
         async with registry.db.read() as conn:
@@ -67,6 +72,11 @@ async def scrub(registry: Registry, payload: dict[str, Any]) -> dict[str, Any]:
             try:
                 async for chunk in registry.store.read(key):
                     await anyio.to_thread.run_sync(hasher.update, chunk)
+                    read_bytes += len(chunk)
+                    if rate:
+                        ahead = read_bytes / rate - (time.monotonic() - started)
+                        if ahead > 0:
+                            await asyncio.sleep(ahead)
                 ok = hasher.hexdigest() == expected
             except FileNotFoundError:
                 ok = False

@@ -222,7 +222,7 @@ def test_killed_nodes_job_is_finished_by_another(cluster: Cluster) -> None:
         for data in blobs:
             r = http.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest_of(data)}, content=data)
             assert r.status_code == 201, r.text
-    a.cli("scrub", "--background")
+    a.cli("scrub", "--background", "--max-mib-per-second", "24")  # about 8 s of work
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         rows = a.sql("SELECT status, locked_by FROM jobs WHERE kind = 'scrub'")
