@@ -89,9 +89,30 @@ def storage_options(func: F) -> F:
     return func
 
 
+def dev_clock_option(func: F) -> F:
+    """DEVELOPMENT/TEST ONLY, hidden: shift the clock lifecycle rules and GC see (dockyard/clock.py)."""
+    return click.option(
+        "--dev-clock-offset-seconds",
+        type=float,
+        default=None,
+        hidden=True,
+        help="DEVELOPMENT/TEST ONLY: add this many seconds to the time lifecycle rules and GC see.",
+    )(func)
+
+
 def _settings(**kwargs: Any) -> Settings:
+    from dockyard import clock
+
     fields = {f.name for f in dataclasses.fields(Settings)}
-    return Settings(**{k: v for k, v in kwargs.items() if k in fields and v is not None})
+    values = {k: v for k, v in kwargs.items() if k in fields and v is not None}
+    # Off by default: the flag, or DOCKYARD_CLOCK_OFFSET_SECONDS in development mode only.
+    try:
+        values["dev_clock_offset_seconds"] = clock.resolve_offset(
+            kwargs.get("dev_clock_offset_seconds"), bool(kwargs.get("dev_accept_any_credentials"))
+        )
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    return Settings(**values)
 
 
 def settings_from_env() -> Settings:
@@ -194,6 +215,31 @@ def main() -> None:
     help="Abandoned upload sessions older than this are purged.",
 )
 @click.option(
+    "--lifecycle-interval-minutes",
+    default=60.0,
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="DOCKYARD_LIFECYCLE_INTERVAL_MINUTES",
+    show_default=True,
+    help="How often every repository's lifecycle policy is applied.",
+)
+@click.option(
+    "--gc-interval-hours",
+    default=6.0,
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="DOCKYARD_GC_INTERVAL_HOURS",
+    show_default=True,
+    help="How often garbage collection runs.",
+)
+@click.option(
+    "--gc-grace-hours",
+    default=24.0,
+    type=click.FloatRange(min=0),
+    envvar="DOCKYARD_GC_GRACE_HOURS",
+    show_default=True,
+    help="Periodic garbage collection keeps links and blobs touched more recently than this.",
+)
+@dev_clock_option
+@click.option(
     "--json-logs/--no-json-logs",
     default=False,
     envvar="DOCKYARD_JSON_LOGS",
@@ -218,6 +264,13 @@ def serve(**kwargs: Any) -> None:
         click.secho(
             f"WARNING: --dev-accept-any-credentials: every request is accepted as the root of account "
             f"{settings.dev_accept_any_credentials}. Never use this outside local testing.",
+            fg="yellow",
+            err=True,
+        )
+    if settings.dev_clock_offset_seconds:
+        click.secho(
+            f"WARNING: development clock offset of {settings.dev_clock_offset_seconds:g} seconds: "
+            "lifecycle rules and garbage collection see a shifted time. Testing only.",
             fg="yellow",
             err=True,
         )
@@ -366,6 +419,37 @@ def repo_delete(name: str, force: bool, **kwargs: Any) -> None:
     except DomainError as e:
         click.echo(f"error: {e.message}", err=True)
         sys.exit(1)
+
+
+@repo.command("usage")
+@storage_options
+@click.argument("name", required=False)
+@click.option("--bytes", "exact", is_flag=True, help="Exact byte counts instead of KiB/MiB/GiB.")
+def repo_usage(name: str | None, exact: bool, **kwargs: Any) -> None:
+    """Storage used by each repository (or NAME): images, blobs linked, their bytes, and the
+    bytes no other repository shares (what deleting it would free)."""
+    from dockyard.core.usage import human_size, repository_usage
+
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        if name is not None:
+            await app.registry.repositories.get(settings.account_id, name)  # RepositoryNotFound
+        async with app.registry.db.read() as conn:
+            rows = await repository_usage(conn, settings.account_id, name)
+        size = str if exact else human_size
+        table = [("REPOSITORY", "IMAGES", "BLOBS", "BYTES", "UNIQUE BYTES")]
+        table += [
+            (u.repository, str(u.images), str(u.blobs), size(u.bytes), size(u.unique_bytes)) for u in rows
+        ]
+        widths = [max(len(row[i]) for row in table) for i in range(5)]
+        for row in table:
+            cells = [row[0].ljust(widths[0])] + [
+                cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)
+            ]
+            click.echo("  ".join(cells).rstrip())
+
+    _run(settings, go)
 
 
 @main.command()
@@ -743,25 +827,57 @@ def lifecycle() -> None:
 
 @lifecycle.command("run")
 @storage_options
-@click.argument("name", metavar="REPO")
-def lifecycle_run(name: str, **kwargs: Any) -> None:
-    """Evaluate REPO's lifecycle policy now and apply it; prints what it expired and archived."""
+@click.argument("name", metavar="[REPO]", required=False)
+@click.option(
+    "--repo", "repo_option", metavar="NAME", help="Only this repository (default: every one with a policy)."
+)
+@dev_clock_option
+def lifecycle_run(name: str | None, repo_option: str | None, **kwargs: Any) -> None:
+    """Apply lifecycle policies now: REPO's, or those of every repository of the account that
+    has one. Prints each image expired or archived with the priority of the rule responsible."""
+    import sqlalchemy as sa
+
     from dockyard.features import lifecycle_runs
+    from dockyard.store.meta import tables as t
 
     settings = _settings(**kwargs)
+    if name and repo_option and name != repo_option:
+        raise click.UsageError("give the repository either as REPO or with --repo, not two different ones")
+    only = repo_option or name
 
     async def go(app: Any) -> None:
-        repo = await app.registry.repositories.get(settings.account_id, name)
-        result = await lifecycle_runs.run_policy(app.registry, repo.id)
-        if not result["policy"]:
-            click.echo(f"error: repository {name} has no lifecycle policy", err=True)
-            sys.exit(1)
-        for item in result["expired"]:
-            tags = ",".join(item["tags"]) or "<untagged>"
-            click.echo(f"EXPIRED {item['digest']}\t{tags}\t(rule {item['rule']})")
-        for digest in result["archived"]:
-            click.echo(f"ARCHIVED {digest}")
-        click.echo(f"{len(result['expired'])} images expired, {len(result['archived'])} archived")
+        if only:
+            repo = await app.registry.repositories.get(settings.account_id, only)
+            ids = [repo.id]
+        else:
+            r = t.repositories
+            async with app.registry.db.read() as conn:
+                ids = list(
+                    (
+                        await conn.execute(
+                            sa.select(r.c.id)
+                            .where(r.c.account_id == settings.account_id, r.c.lifecycle_policy.is_not(None))
+                            .order_by(r.c.name)
+                        )
+                    ).scalars()
+                )
+        expired = archived = 0
+        for repository_id in ids:
+            result = await lifecycle_runs.run_policy(app.registry, repository_id)
+            if not result["policy"]:
+                if only:
+                    click.echo(f"error: repository {only} has no lifecycle policy", err=True)
+                    sys.exit(1)
+                continue
+            for item in result["expired"]:
+                tags = ",".join(item["tags"]) or "<untagged>"
+                click.echo(f"EXPIRED {item['digest']}\t{result['repository']}\t{tags}\t(rule {item['rule']})")
+            for digest in result["archived"]:
+                rule = result["archived_rules"].get(digest)
+                click.echo(f"ARCHIVED {digest}\t{result['repository']}\t(rule {rule})")
+            expired += len(result["expired"])
+            archived += len(result["archived"])
+        click.echo(f"{expired} images expired, {archived} archived in {len(ids)} repositories")
 
     _run(settings, go)
 
@@ -777,6 +893,7 @@ def lifecycle_run(name: str, **kwargs: Any) -> None:
     show_default=True,
     help="Keep links and blobs touched more recently than this.",
 )
+@dev_clock_option
 def gc_command(dry_run: bool, grace_hours: float, **kwargs: Any) -> None:
     """Remove unreferenced repository links and unlinked blobs (safe while the server runs)."""
     from dockyard.features import gc

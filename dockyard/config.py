@@ -38,6 +38,10 @@ class Settings:
     job_concurrency: int = 2
     job_lease_seconds: float = 60.0
     upload_max_age_hours: float = 168.0
+    lifecycle_interval_minutes: float = 60.0  # the periodic lifecycle scan
+    gc_interval_hours: float = 6.0  # the periodic garbage collection
+    gc_grace_hours: float = 24.0  # its grace period
+    dev_clock_offset_seconds: float = 0.0  # development/test only: see dockyard/clock.py
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -7,8 +7,11 @@ registry policy as REGISTRY_POLICY_SCOPE allows) and caches their parses by text
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -57,6 +60,68 @@ def parse_cached(text: str | None, kind: str) -> PolicyDocument | None:
     return _parse(text, kind)
 
 
+@lru_cache(maxsize=1024)
+def _deny_only(text: str) -> PolicyDocument | None:
+    document = _parse(text, "resource")
+    if document is None:
+        return None
+    denies = tuple(s for s in document.statements if s.effect == "Deny")
+    return dataclasses.replace(document, statements=denies) if denies else None
+
+
+def deny_statements(text: str | None) -> PolicyDocument | None:
+    """Only the ``Deny`` statements of a stored resource policy (None when it has none): all that
+    can bear on the root user in its own account."""
+    if not text:
+        return None
+    return _deny_only(text)
+
+
+def mentions_resource_tags(documents: Iterable[PolicyDocument | None]) -> bool:
+    """Whether a condition of any document reads ``ecr:ResourceTag/*`` or ``aws:ResourceTag/*``."""
+    for document in documents:
+        if document is None:
+            continue
+        for stmt in document.statements:
+            for clause in stmt.conditions:
+                if ":resourcetag/" in clause.key.lower():
+                    return True
+    return False
+
+
+def request_context(
+    source_ip: str | None, secure: bool, request_tags: Mapping[str, str] | None = None
+) -> dict[str, ContextValue]:
+    """The condition keys a door knows about a request (``aws:SourceIp``, ``aws:SecureTransport``,
+    ``aws:CurrentTime``; ``aws:RequestTag/*`` and ``aws:TagKeys`` when the request carries tags)."""
+    context: dict[str, ContextValue] = {
+        "aws:SecureTransport": secure,
+        "aws:CurrentTime": datetime.now(UTC),
+    }
+    if source_ip:
+        context["aws:SourceIp"] = source_ip
+    if request_tags is not None:
+        for key, value in request_tags.items():
+            context[f"aws:RequestTag/{key}"] = value
+        context["aws:TagKeys"] = list(request_tags)
+    return context
+
+
+def _with_resource_tags(
+    context: Mapping[str, ContextValue], tags: Mapping[str, str]
+) -> dict[str, ContextValue]:
+    found = dict(context)
+    for key, value in tags.items():
+        found[f"ecr:ResourceTag/{key}"] = value
+        found[f"aws:ResourceTag/{key}"] = value
+    return found
+
+
+# How long a node may answer from its copy of a repository policy (the root user's Deny check):
+# a change made on another node (or by the CLI) takes effect here within this many seconds.
+POLICY_CACHE_SECONDS = 5.0
+
+
 def deny_reason(decision: Decision, action: str, principal: Principal | None, resource_account: str) -> str:
     """AWS's tail for an AccessDenied message ("because no ... policy allows ...")."""
     if decision.reason == "explicit deny" and decision.statement is not None:
@@ -75,6 +140,7 @@ class Authorizer:
     def __init__(self, db: Database, setting_defaults: Mapping[str, str] | None = None) -> None:
         self.db = db
         self.setting_defaults = dict(setting_defaults or {})
+        self._policy_cache: dict[tuple[str, str], tuple[float, str | None]] = {}
 
     async def identity_policies(self, principal: Principal | None) -> tuple[NamedPolicy, ...]:
         if principal is None or principal.is_root:
@@ -123,6 +189,96 @@ class Authorizer:
             )
         return None if text is None else str(text)
 
+    async def cached_repository_policy(self, account_id: str, name: str) -> str | None:
+        """:meth:`repository_policy`, answered from this process's copy for up to
+        :data:`POLICY_CACHE_SECONDS` (used for the root user, whose requests otherwise need no query)."""
+        now = time.monotonic()
+        hit = self._policy_cache.get((account_id, name))
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        text = await self.repository_policy(account_id, name)
+        if len(self._policy_cache) > 10000:
+            self._policy_cache.clear()
+        self._policy_cache[(account_id, name)] = (now + POLICY_CACHE_SECONDS, text)
+        return text
+
+    def forget_repository_policy(self, account_id: str, name: str) -> None:
+        """Drop this process's copy after a change made here (other nodes catch up within the TTL)."""
+        self._policy_cache.pop((account_id, name), None)
+
+    async def repository_policies(self, account_id: str, names: list[str]) -> dict[str, str | None]:
+        """The policy texts of several repositories, in one query."""
+        if not names:
+            return {}
+        r = t.repositories
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(r.c.name, r.c.policy).where(r.c.account_id == account_id, r.c.name.in_(names))
+                )
+            ).all()
+        return {row.name: (None if row.policy is None else str(row.policy)) for row in rows}
+
+    async def resource_tags(self, account_id: str, names: list[str]) -> dict[str, dict[str, str]]:
+        """The resource tags of several repositories, in one query."""
+        if not names:
+            return {}
+        r, rt = t.repositories, t.repository_tags
+        async with self.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(r.c.name, rt.c.key, rt.c.value)
+                    .select_from(rt.join(r, r.c.id == rt.c.repository_id))
+                    .where(r.c.account_id == account_id, r.c.name.in_(names))
+                )
+            ).all()
+        found: dict[str, dict[str, str]] = {}
+        for row in rows:
+            found.setdefault(row.name, {})[row.key] = row.value
+        return found
+
+    async def visible(
+        self,
+        principal: Principal | None,
+        action: str,
+        account_id: str,
+        names: list[str],
+        arn_for: Callable[[str], str],
+        context: Mapping[str, ContextValue] | None = None,
+    ) -> set[str]:
+        """Which of ``names`` the principal may ``action``: one query for their policies, one for
+        the caller's identity policies and the registry policy, one for tags if a condition needs them."""
+        if not names:
+            return set()
+        texts = await self.repository_policies(account_id, names)
+        root = principal is not None and principal.is_root and principal.account_id == account_id
+        if root and not any(texts.values()):
+            return set(names)
+        try:
+            identity = await self.identity_policies(principal)
+            registry = None if root else await self.registry_policy(account_id, action)
+            documents = {
+                n: deny_statements(texts.get(n)) if root else parse_cached(texts.get(n), "resource")
+                for n in names
+            }
+            tags: dict[str, dict[str, str]] = {}
+            if mentions_resource_tags([*(p.document for p in identity), registry, *documents.values()]):
+                tags = await self.resource_tags(account_id, names)
+            allowed = set()
+            for name in names:
+                if root and documents[name] is None:
+                    allowed.add(name)
+                    continue
+                policies = PolicySet(identity=identity, resource=documents[name], registry=registry)
+                ctx = _with_resource_tags(context or {}, tags.get(name, {}))
+                request = AuthzRequest(principal, action, arn_for(name), account_id, ctx)
+                if evaluate(request, policies).allowed:
+                    allowed.add(name)
+            return allowed
+        except Exception:
+            log.exception("authorization of %s on repositories of %s failed; denying", action, account_id)
+            return set()
+
     async def check(
         self,
         principal: Principal | None,
@@ -131,17 +287,32 @@ class Authorizer:
         resource_account: str,
         repository_policy: str | None,
         context: Mapping[str, ContextValue] | None = None,
+        repository: str | None = None,
     ) -> Decision:
-        """Decide; never raises (an unexpected failure is logged and denies)."""
-        if principal is not None and principal.is_root and principal.account_id == resource_account:
+        """Decide; never raises (an unexpected failure is logged and denies).
+
+        The root user in its own account is allowed unless a ``Deny`` of the repository policy
+        applies; only that policy's Deny statements are evaluated for it (no other query).
+        ``repository`` names the repository whose tags ``*:ResourceTag/*`` conditions read."""
+        root = principal is not None and principal.is_root and principal.account_id == resource_account
+        if root and deny_statements(repository_policy) is None:
             return ROOT_ALLOWED
         try:
-            policies = PolicySet(
-                identity=await self.identity_policies(principal),
-                resource=parse_cached(repository_policy, "resource"),
-                registry=await self.registry_policy(resource_account, action),
-            )
-            request = AuthzRequest(principal, action, resource_arn, resource_account, dict(context or {}))
+            if root:
+                policies = PolicySet(resource=deny_statements(repository_policy))
+            else:
+                policies = PolicySet(
+                    identity=await self.identity_policies(principal),
+                    resource=parse_cached(repository_policy, "resource"),
+                    registry=await self.registry_policy(resource_account, action),
+                )
+            values = dict(context or {})
+            if repository and mentions_resource_tags(
+                [*(p.document for p in policies.identity), policies.resource, policies.registry]
+            ):
+                tags = await self.resource_tags(resource_account, [repository])
+                values = _with_resource_tags(values, tags.get(repository, {}))
+            request = AuthzRequest(principal, action, resource_arn, resource_account, values)
             decision = evaluate(request, policies)
         except Exception:
             log.exception("authorization of %s on %s failed; denying", action, resource_arn)

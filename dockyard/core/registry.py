@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,9 @@ class Registry:
 
     @classmethod
     def build(cls, settings: Settings) -> Registry:
+        from dockyard import clock
+
+        clock.set_offset(settings.dev_clock_offset_seconds)
         db = Database(settings.database_url)
         store = open_blob_store(settings)
         repositories = RepositoryService(db)
@@ -91,8 +95,12 @@ class Registry:
                 Periodic(
                     maintenance.PURGE_UPLOADS, 3600, {"max_age_hours": self.settings.upload_max_age_hours}
                 ),
-                Periodic("lifecycle-scan", 3600),
-                Periodic("gc", 6 * 3600),
+                Periodic("lifecycle-scan", self.settings.lifecycle_interval_minutes * 60),
+                Periodic(
+                    "gc",
+                    self.settings.gc_interval_hours * 3600,
+                    {"grace_hours": self.settings.gc_grace_hours},
+                ),
             ],
         )
         self.scheduler.start()
@@ -108,10 +116,16 @@ class Registry:
         """Account settings' defaults on this server (where it departs from ECR's, by configuration)."""
         return {"BLOB_MOUNTING": self.settings.blob_mounting_default}
 
-    async def repository_for_push(self, account_id: str, name: str) -> Repository:
+    async def repository_for_push(
+        self,
+        account_id: str,
+        name: str,
+        authorize_create: Callable[[], Awaitable[None]] | None = None,
+    ) -> Repository:
         """The target of a push; created on the spot when a repository creation template with
         CREATE_ON_PUSH covers the name (with the template's settings), or when the server runs
-        with --create-on-push (with defaults)."""
+        with --create-on-push (with defaults). Before creating, ``authorize_create`` (the door's
+        ``ecr:CreateRepository`` check) runs and may raise to refuse."""
         try:
             return await self.repositories.get(account_id, name)
         except RepositoryNotFound as e:
@@ -123,10 +137,12 @@ class Registry:
                     "CREATE_ON_PUSH, or start the server with --create-on-push."
                 )
                 raise
+        if authorize_create is not None:
+            await authorize_create()
         try:
             if template is None:
                 return await self.repositories.create(account_id, name)
-            return await self.repositories.create(
+            created = await self.repositories.create(
                 account_id,
                 name,
                 tag_mutability=template.image_tag_mutability,
@@ -143,6 +159,11 @@ class Registry:
             )
         except RepositoryAlreadyExists:
             return await self.repositories.get(account_id, name)  # created concurrently
+        if template.repository_policy:
+            from dockyard.auth.authorizer import authorizer_for
+
+            authorizer_for(self).forget_repository_policy(account_id, name)
+        return created
 
     async def close(self) -> None:
         if self.scheduler is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import Any
 
 from starlette.requests import Request
 
@@ -49,6 +50,14 @@ class KeyCache:
         return entry[1], entry[2]
 
 
+def _origin(request: Request) -> dict[str, Any]:
+    """Where the call came from, for aws:SourceIp and aws:SecureTransport."""
+    return {
+        "source_ip": request.client.host if request.client else None,
+        "secure": request.url.scheme == "https",
+    }
+
+
 def build_endpoint(registry: Registry) -> Endpoint:
     keys = KeyCache(registry)
     dev_account = registry.settings.dev_accept_any_credentials
@@ -62,7 +71,7 @@ def build_endpoint(registry: Registry) -> Endpoint:
             m = _SCOPE_REGION.search(header)
             region = m.group(1) if m else registry.settings.region
             principal = Principal(dev_account, f"AIDA{dev_account}", ROOT_USER, is_root=True)
-            return Call(principal, region, registry, host)
+            return Call(principal, region, registry, host, **_origin(request))
 
         principals: dict[str, Principal] = {}
 
@@ -74,6 +83,6 @@ def build_endpoint(registry: Registry) -> Endpoint:
 
         verified = await sigv4.verify_asgi_request(request, body, lookup)
         principal = principals[verified.access_key_id]
-        return Call(principal, verified.region, registry, host)
+        return Call(principal, verified.region, registry, host, **_origin(request))
 
     return make_endpoint(actions.all_actions(), authenticate)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dockyard import clock
 from dockyard.store.meta import tables as t
 
 if TYPE_CHECKING:
@@ -189,7 +190,7 @@ async def collect(
 ) -> GcReport:
     """One garbage collection pass; ``dry_run`` only counts."""
     report = GcReport(dry_run=dry_run)
-    cutoff = (now or t.now()) - timedelta(hours=grace_hours)
+    cutoff = (now or clock.now()) - timedelta(hours=grace_hours)
     if not dry_run:
         report.tombstones_finished = await finish_tombstones(registry, progress)
         if report.tombstones_finished:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dockyard import clock
 from dockyard.core.manifests import delete_manifest_rows
 from dockyard.features.lifecycle import (
     ImageInfo,
@@ -108,7 +109,7 @@ async def run_preview(registry: Registry, payload: dict[str, Any]) -> dict[str, 
         policy = parse_policy(row.policy_text, strict_ecr=True)
         async with registry.db.read() as conn:
             images = await load_images(conn, repository_id)
-        outcomes = evaluate(policy, images, t.now())
+        outcomes = evaluate(policy, images, clock.now())
         values: dict[str, Any] = {
             "status": COMPLETE,
             "results": [_stored_result(o) for o in outcomes],
@@ -131,14 +132,25 @@ async def run_policy(
     registry: Registry, repository_id: int, *, now: datetime | None = None
 ) -> dict[str, Any]:
     """Evaluate the stored policy and apply it; returns what was expired and archived."""
-    now = now or t.now()
+    now = now or clock.now()
     expired: list[dict[str, Any]] = []
     archived: list[str] = []
+    archived_rules: dict[str, int | None] = {}
     r, m = t.repositories, t.manifests
     async with registry.db.write() as conn:
-        text = await conn.scalar(sa.select(r.c.lifecycle_policy).where(r.c.id == repository_id))
+        row = (
+            await conn.execute(sa.select(r.c.name, r.c.lifecycle_policy).where(r.c.id == repository_id))
+        ).first()
+        name = row.name if row is not None else str(repository_id)
+        text = row.lifecycle_policy if row is not None else None
         if not text:
-            return {"repository_id": repository_id, "expired": [], "archived": [], "policy": False}
+            return {
+                "repository_id": repository_id,
+                "repository": name,
+                "expired": [],
+                "archived": [],
+                "policy": False,
+            }
         policy = parse_policy(text, strict_ecr=False)
         images = await load_images(conn, repository_id)
         outcomes = evaluate(policy, images, now)
@@ -158,6 +170,7 @@ async def run_policy(
             expired = [{"digest": o.digest, "tags": list(o.tags), "rule": o.rule_priority} for o in expire]
         if transition:
             archived = [o.digest for o in transition]
+            archived_rules = {o.digest: o.rule_priority for o in transition}
             await conn.execute(
                 m.update()
                 .where(
@@ -170,9 +183,28 @@ async def run_policy(
         await conn.execute(r.update().where(r.c.id == repository_id).values(lifecycle_evaluated_at=now))
     for item in expired:
         log.info(
-            "lifecycle: repository %d: expired %s (rule %s)", repository_id, item["digest"], item["rule"]
+            "lifecycle: repository %s: expired %s tags=%s (rule %s)",
+            name,
+            item["digest"],
+            ",".join(item["tags"]) or "<untagged>",
+            item["rule"],
+            extra={
+                "repository": name,
+                "digest": item["digest"],
+                "tags": item["tags"],
+                "rule_priority": item["rule"],
+            },
         )
-    return {"repository_id": repository_id, "expired": expired, "archived": archived, "policy": True}
+    for digest in archived:
+        log.info("lifecycle: repository %s: archived %s (rule %s)", name, digest, archived_rules.get(digest))
+    return {
+        "repository_id": repository_id,
+        "repository": name,
+        "expired": expired,
+        "archived": archived,
+        "archived_rules": archived_rules,
+        "policy": True,
+    }
 
 
 async def scan(registry: Registry) -> dict[str, Any]:

@@ -19,11 +19,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from dockyard.addresses import account_for_host, repository_arn
-from dockyard.auth.authorizer import Authorizer, deny_reason
+from dockyard.auth.authorizer import authorizer_for, deny_reason, request_context
+from dockyard.auth.policy import ContextValue
 from dockyard.auth.principals import Principal
 from dockyard.blob_serving import blob_response
 from dockyard.core.account_settings import blob_mounting_enabled
-from dockyard.core.errors import DomainError, ManifestTooLarge, RangeInvalid, SizeInvalid, UploadInvalid
+from dockyard.core.errors import (
+    Denied,
+    DomainError,
+    ManifestTooLarge,
+    RangeInvalid,
+    SizeInvalid,
+    UploadInvalid,
+)
 from dockyard.core.images import PULL_TIME_RESOLUTION
 from dockyard.core.manifests import is_index, pick_platform_child, referrers_index
 from dockyard.core.media_types import MAX_MANIFEST_BYTES, OCI_INDEX
@@ -96,7 +104,8 @@ class OciApp:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.auth = OciAuthenticator(registry)
-        self.authorizer = Authorizer(registry.db, registry.account_setting_defaults)
+        # Shared with the ECR door, so a policy change made here is seen at once by both.
+        self.authorizer = authorizer_for(registry)
         self._tasks: set[asyncio.Future[None]] = set()
         self.routes: dict[tuple[str, str], Handler] = {
             ("base", "GET"): self.base,
@@ -175,8 +184,16 @@ class OciApp:
 
     # ---------------------------------------------------------------- authorization
     def _trusted(self, principal: Principal | None, account: str) -> bool:
-        """The root user in its own account: allowed everything, no policy to load."""
+        """The root user in its own account: only a repository policy's Deny can stop it."""
         return principal is not None and principal.is_root and principal.account_id == account
+
+    def _context(self, request: Request) -> dict[str, ContextValue]:
+        found = request.scope.get("dockyard.context")
+        if found is None:
+            client = request.client
+            found = request_context(client.host if client else None, request.url.scheme == "https")
+            request.scope["dockyard.context"] = found
+        return dict(found)
 
     def _denied(
         self, request: Request, principal: Principal | None, action: str, resource: str, why: str
@@ -190,15 +207,44 @@ class OciApp:
         )
 
     async def _allowed(
-        self, principal: Principal | None, action: str, account: str, name: str
+        self, request: Request, principal: Principal | None, action: str, account: str, name: str
     ) -> tuple[bool, str, str]:
         """(allowed, resource ARN, AWS's reason tail) for ``action`` on repository ``name``."""
         resource = repository_arn(account, self.registry.settings.region, name)
-        if self._trusted(principal, account):
-            return True, resource, ""
-        policy = await self.authorizer.repository_policy(account, name) if name != "*" else None
-        decision = await self.authorizer.check(principal, action, resource, account, policy, {})
+        if name == "*":
+            policy = None
+        elif self._trusted(principal, account):
+            # Root's common case (no policy) must stay query-free: a copy at most a few seconds old.
+            policy = await self.authorizer.cached_repository_policy(account, name)
+        else:
+            policy = await self.authorizer.repository_policy(account, name)
+        decision = await self.authorizer.check(
+            principal,
+            action,
+            resource,
+            account,
+            policy,
+            self._context(request),
+            repository=None if name == "*" else name,
+        )
         return decision.allowed, resource, deny_reason(decision, action, principal, account)
+
+    def _create_check(self, request: Request, route: Route) -> Callable[[], Coroutine[Any, Any, None]]:
+        """The ``ecr:CreateRepository`` check a push runs before creating its repository."""
+
+        async def check() -> None:
+            principal = request.scope.get("dockyard.principal")
+            action = "ecr:CreateRepository"
+            allowed, resource, why = await self._allowed(
+                request, principal, action, self.account(request), route.name
+            )
+            if not allowed:
+                who = "anonymous" if principal is None else principal.arn
+                raise Denied(
+                    f"User: {who} is not authorized to perform: {action} on resource: {resource} {why}"
+                )
+
+        return check
 
     async def _authorize(
         self, request: Request, route: Route, principal: Principal | None, account: str
@@ -206,8 +252,6 @@ class OciApp:
         """None when the request may go on, else the refusal (401 challenge when anonymous)."""
         if route.kind == "base":
             return self.auth.unauthorized(request) if principal is None else None
-        if self._trusted(principal, account):
-            return None
         action = IAM_ACTIONS.get((route.kind, request.method))
         if action is None:
             return self._denied(request, principal, "ecr:*", "*", "")
@@ -216,14 +260,16 @@ class OciApp:
         name = "*" if route.kind == "catalog" else route.name
         if route.kind == "catalog" and principal is not None and principal.account_id == account:
             return None
-        allowed, resource, why = await self._allowed(principal, action, account, name)
+        allowed, resource, why = await self._allowed(request, principal, action, account, name)
         if not allowed:
             return self._denied(request, principal, action, resource, why)
         if route.kind == "uploads" and request.query_params.get("mount"):
             source = request.query_params.get("from") or ""
             ok = (
                 bool(source)
-                and (await self._allowed(principal, "ecr:GetDownloadUrlForLayer", account, source))[0]
+                and (await self._allowed(request, principal, "ecr:GetDownloadUrlForLayer", account, source))[
+                    0
+                ]
             )
             request.scope["dockyard.mount_allowed"] = ok
         return None
@@ -236,15 +282,29 @@ class OciApp:
         n, last = _pagination(request)
         account = self.account(request)
         principal = request.scope.get("dockyard.principal")
-        if self._trusted(principal, account):
-            names = await self.registry.repositories.list_names(account, last, None if n is None else n + 1)
-        else:
-            names = []
-            for name in await self.registry.repositories.list_names(account, last, None):
-                if (await self._allowed(principal, "ecr:DescribeRepositories", account, name))[0]:
-                    names.append(name)
-                    if n is not None and len(names) > n:
-                        break
+        region = self.registry.settings.region
+        context = self._context(request)
+        want = None if n is None else n + 1
+        batch_size = 1000 if want is None else max(want, 1)
+        names: list[str] = []
+        while want is None or len(names) < want:
+            batch = await self.registry.repositories.list_names(account, last, batch_size)
+            if not batch:
+                break
+            allowed = await self.authorizer.visible(
+                principal,
+                "ecr:DescribeRepositories",
+                account,
+                batch,
+                lambda name: repository_arn(account, region, name),
+                context,
+            )
+            names.extend(name for name in batch if name in allowed)
+            if len(batch) < batch_size:
+                break
+            last = batch[-1]
+        if want is not None:
+            names = names[:want]
         body, link = _page(names, n, "/v2/_catalog")
         return JSONResponse({"repositories": body}, headers={**VERSION, **link})
 
@@ -299,7 +359,9 @@ class OciApp:
         if declared and declared.isdigit() and int(declared) > MAX_MANIFEST_BYTES:
             raise ManifestTooLarge(f"manifest is {declared} bytes; the limit is {MAX_MANIFEST_BYTES} (4 MiB)")
         body = await _read_limited(request, MAX_MANIFEST_BYTES)
-        repo = await self.registry.repository_for_push(self.account(request), route.name)
+        repo = await self.registry.repository_for_push(
+            self.account(request), route.name, self._create_check(request, route)
+        )
         result = await self.registry.manifests.put(
             repo,
             route.arg,
@@ -354,7 +416,9 @@ class OciApp:
     async def start_upload(self, request: Request, route: Route) -> Response:
         params = request.query_params
         account = self.account(request)
-        repo = await self.registry.repository_for_push(account, route.name)
+        repo = await self.registry.repository_for_push(
+            account, route.name, self._create_check(request, route)
+        )
         mount = params.get("mount")
         # ECR mounts only when the account enabled BLOB_MOUNTING; otherwise the client uploads.
         if (

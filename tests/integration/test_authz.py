@@ -7,12 +7,13 @@ import hashlib
 import json
 import random
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from clients import Registry
+from clients import DockerCLI, Registry, run, write_scratch_context
 from ecrtools import ecr_client
 
 pytestmark = pytest.mark.integration
@@ -374,3 +375,229 @@ def test_policy_errors_by_name(registry: Registry) -> None:
     assert root_a.delete_registry_policy()["policyText"] == text
     with pytest.raises(ClientError):
         root_a.get_registry_policy()
+
+
+# ---------------------------------------------------------------- root, listings, conditions, push
+
+
+def _deny(action: str | list[str], principal: Any = "*") -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "NoWay", "Effect": "Deny", "Principal": principal, "Action": action}],
+    }
+
+
+def _uploads(registry: Registry, name: str) -> int:
+    rows = registry.sql(
+        "SELECT count(*) FROM uploads u JOIN repositories r ON r.id = u.repository_id "
+        f"WHERE r.name = '{name}'"
+    )
+    return int(rows[0][0])
+
+
+def test_explicit_deny_in_repository_policy_stops_the_account_root(registry: Registry) -> None:
+    root, _, name = _root_repo(registry)
+    root.set_repository_policy(repositoryName=name, policyText=json.dumps(_deny("ecr:BatchDeleteImage")))
+    with pytest.raises(ClientError) as err:
+        root.batch_delete_image(repositoryName=name, imageIds=[{"imageTag": "v1"}])
+    assert _code(err) == "AccessDeniedException"
+    assert "explicit deny" in _message(err)
+    with registry.http() as client:
+        digest = client.head(f"/v2/{name}/manifests/v1", headers={"Accept": OCI_MANIFEST}).headers[
+            "Docker-Content-Digest"
+        ]
+        r = client.delete(f"/v2/{name}/manifests/{digest}")
+        assert r.status_code == 403, r.text
+        assert r.json()["errors"][0]["code"] == "DENIED"
+        assert _pull(client, name) == 200  # only what the Deny names is refused
+    # Root can always take the policy back (it cannot lock itself out), and then delete.
+    root.delete_repository_policy(repositoryName=name)
+    done = root.batch_delete_image(repositoryName=name, imageIds=[{"imageTag": "v1"}])
+    assert done["imageIds"] and not done["failures"]
+
+
+def test_denied_pushes_leave_no_trace(registry: Registry) -> None:
+    root, _, name = _root_repo(registry)
+    before = registry.manifest_digest(name, "v1")
+    _, ecr = _user(registry, None, managed="ReadOnly")
+    with _v2(registry, _password(ecr)) as client:
+        assert client.post(f"/v2/{name}/blobs/uploads/").status_code == 403
+        assert _push(client, name, "v1")[0] == 403
+    with pytest.raises(ClientError):
+        ecr.initiate_layer_upload(repositoryName=name)
+    assert _uploads(registry, name) == 0
+    # Root too, once the repository policy denies pushing: no session, the tag stays put.
+    push = ["ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload"]
+    root.set_repository_policy(repositoryName=name, policyText=json.dumps(_deny(push)))
+    with registry.http() as client:
+        assert client.post(f"/v2/{name}/blobs/uploads/").status_code == 403
+        assert _push(client, name, "v1")[0] == 403
+    with pytest.raises(ClientError) as err:
+        root.initiate_layer_upload(repositoryName=name)
+    assert _code(err) == "AccessDeniedException"
+    assert _uploads(registry, name) == 0
+    assert registry.manifest_digest(name, "v1") == before
+    tags = root.list_images(repositoryName=name)["imageIds"]
+    assert [i.get("imageTag") for i in tags] == ["v1"]
+
+
+def test_listings_show_only_what_the_caller_may_describe(registry: Registry) -> None:
+    root, account, seen = _root_repo(registry)
+    _, _, hidden = _root_repo(registry)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": "ecr:DescribeRepositories",
+                "Resource": f"arn:aws:ecr:us-east-1:{account}:repository/{seen}",
+            },
+        ],
+    }
+    _, ecr = _user(registry, None, policy=policy)
+    names = [r["repositoryName"] for r in ecr.describe_repositories()["repositories"]]
+    assert names == [seen]
+    paged = ecr.get_paginator("describe_repositories").paginate(PaginationConfig={"PageSize": 1})
+    assert [r["repositoryName"] for page in paged for r in page["repositories"]] == [seen]
+    with _v2(registry, _password(ecr)) as client:
+        assert client.get("/v2/_catalog").json()["repositories"] == [seen]
+        assert client.get("/v2/_catalog", params={"n": 1}).json()["repositories"] == [seen]
+    # The root user's listing drops a repository whose policy denies it DescribeRepositories.
+    root.set_repository_policy(
+        repositoryName=hidden, policyText=json.dumps(_deny("ecr:DescribeRepositories"))
+    )
+    listed = [r["repositoryName"] for r in root.describe_repositories()["repositories"]]
+    assert seen in listed and hidden not in listed
+    with registry.http() as client:
+        catalog = client.get("/v2/_catalog").json()["repositories"]
+        assert seen in catalog and hidden not in catalog
+
+
+def test_conditions_see_source_ip_resource_and_request_tags(registry: Registry) -> None:
+    root, account, tagged = _root_repo(registry)
+    _, _, untagged = _root_repo(registry)
+    root.tag_resource(
+        resourceArn=f"arn:aws:ecr:us-east-1:{account}:repository/{tagged}",
+        tags=[{"Key": "team", "Value": "a"}],
+    )
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"ecr:ResourceTag/team": "a"}},
+            },
+            {
+                "Effect": "Allow",
+                "Action": "ecr:CreateRepository",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:RequestTag/team": "a"}},
+            },
+            {
+                "Effect": "Deny",
+                "Action": "ecr:DescribeImages",
+                "Resource": "*",
+                "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}},
+            },
+            {
+                "Effect": "Allow",
+                "Action": "ecr:ListImages",
+                "Resource": "*",
+                "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+            },
+        ],
+    }
+    _, ecr = _user(registry, None, policy=policy)
+    with _v2(registry, _password(ecr)) as client:
+        assert _pull(client, tagged) == 200
+        assert _pull(client, untagged) == 403
+        assert client.get(f"/v2/{tagged}/tags/list").status_code == 403  # plain http
+    assert ecr.batch_get_image(repositoryName=tagged, imageIds=[{"imageTag": "v1"}])["images"]
+    with pytest.raises(ClientError):
+        ecr.batch_get_image(repositoryName=untagged, imageIds=[{"imageTag": "v1"}])
+    with pytest.raises(ClientError) as err:
+        ecr.describe_images(repositoryName=tagged)
+    assert "explicit deny" in _message(err)
+    new = f"authz/{_uid()}"
+    with pytest.raises(ClientError) as err:
+        ecr.create_repository(repositoryName=new)
+    assert _code(err) == "AccessDeniedException"
+    with pytest.raises(ClientError):
+        ecr.create_repository(repositoryName=new, tags=[{"Key": "team", "Value": "b"}])
+    made = ecr.create_repository(repositoryName=new, tags=[{"Key": "team", "Value": "a"}])
+    assert made["repository"]["repositoryName"] == new
+
+
+def test_create_on_push_needs_create_repository(registry_create_on_push: Registry) -> None:
+    registry = registry_create_on_push
+    push = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "ecr:InitiateLayerUpload",
+                    "ecr:UploadLayerPart",
+                    "ecr:CompleteLayerUpload",
+                    "ecr:PutImage",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                "Resource": "*",
+            },
+        ],
+    }
+    _, pusher = _user(registry, None, policy=push)
+    name = f"cop/{_uid()}"
+    with _v2(registry, _password(pusher)) as client:
+        r = client.post(f"/v2/{name}/blobs/uploads/")
+        assert r.status_code == 403, r.text
+        assert "ecr:CreateRepository" in r.json()["errors"][0]["message"]
+        assert _push(client, name)[0] == 403
+    with pytest.raises(ClientError) as err:
+        pusher.initiate_layer_upload(repositoryName=name)
+    assert _code(err) == "AccessDeniedException"
+    assert "ecr:CreateRepository" in _message(err)
+    assert registry.sql(f"SELECT count(*) FROM repositories WHERE name = '{name}'")[0][0] == 0
+    creator = json.loads(json.dumps(push))
+    creator["Statement"][1]["Action"].append("ecr:CreateRepository")
+    _, maker = _user(registry, None, policy=creator)
+    with _v2(registry, _password(maker)) as client:
+        assert _push(client, name)[0] == 201
+    assert registry.sql(f"SELECT count(*) FROM repositories WHERE name = '{name}'")[0][0] == 1
+
+
+def test_docker_cli_read_only_user_pulls_but_push_is_denied(
+    registry: Registry, docker_cli: DockerCLI, repo: str, tmp_path: Path
+) -> None:
+    _, ecr = _user(registry, None, managed="ReadOnly")
+    host = registry.localhost
+    image = f"{host}/{repo}"
+    ctx = write_scratch_context(tmp_path / "ctx", {"f.txt": _uid().encode()}, dockerfile="Dockerfile")
+    docker_cli.run("build", "-t", f"{image}:v1", ctx)
+    docker_cli.run("push", f"{image}:v1")  # as the account root (the fixture's login)
+    docker_cli.run("rmi", "--force", f"{image}:v1")
+    run(
+        [docker_cli.docker, "login", "-u", "AWS", "--password-stdin", host],
+        env=docker_cli.env,
+        input=_password(ecr),
+    )
+    try:
+        docker_cli.run("pull", f"{image}:v1")
+        docker_cli.run("tag", f"{image}:v1", f"{image}:v2")
+        pushed = docker_cli.run("push", f"{image}:v2", check=False)
+        assert pushed.returncode != 0
+        assert "denied" in (pushed.stdout + pushed.stderr).lower(), pushed.describe()
+    finally:
+        docker_cli.login(registry)
+        docker_cli.run("rmi", "--force", f"{image}:v1", f"{image}:v2", check=False)
+    tags = registry.sql(
+        "SELECT count(*) FROM tags t JOIN repositories r ON r.id = t.repository_id "
+        f"WHERE r.name = '{repo}' AND t.name = 'v2'"
+    )
+    assert tags[0][0] == 0
+    assert _uploads(registry, repo) == 0

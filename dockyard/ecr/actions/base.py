@@ -13,7 +13,8 @@ from functools import wraps
 from typing import Any
 
 from dockyard import addresses
-from dockyard.auth.authorizer import authorizer_for, deny_reason
+from dockyard.auth.authorizer import authorizer_for, deny_reason, request_context
+from dockyard.auth.policy import ContextValue
 from dockyard.auth.principals import Principal
 from dockyard.core import errors as de
 from dockyard.core.registry import Registry
@@ -37,6 +38,8 @@ class Call:
     operation: str = ""
     # Other accounts whose registry this call was authorized to reach (by policies).
     authorized_accounts: frozenset[str] = frozenset()
+    source_ip: str | None = None  # the client's address, for aws:SourceIp
+    secure: bool = False  # reached over https, for aws:SecureTransport
 
     @property
     def settings(self) -> Any:
@@ -133,17 +136,54 @@ def _resources(call: Call, name: str, params: Params, account: str) -> list[tupl
     return [(call.repository_arn(account, "*"), None)]
 
 
+# What the root user may always do in its own account, whatever its repository policy says.
+_ROOT_ESCAPE = frozenset({"GetRepositoryPolicy", "SetRepositoryPolicy", "DeleteRepositoryPolicy"})
+
+# Actions whose request carries tags (aws:RequestTag/*, aws:TagKeys).
+_TAGGING = frozenset({"CreateRepository", "TagResource"})
+
+
+def _request_tags(params: Params) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for tag in params.get("tags") or []:
+        if isinstance(tag, dict) and isinstance(tag.get("Key"), str):
+            tags[tag["Key"]] = str(tag.get("Value", ""))
+    return tags
+
+
+def call_context(call: Call, name: str = "", params: Params | None = None) -> dict[str, ContextValue]:
+    """The condition keys of an ECR call."""
+    tags = _request_tags(params or {}) if name in _TAGGING else None
+    return request_context(call.source_ip, call.secure, tags)
+
+
+def lists_visible(name: str, params: Params) -> bool:
+    """DescribeRepositories without names: the handler lists only what the caller may describe."""
+    return name == "DescribeRepositories" and not params.get("repositoryNames")
+
+
 async def authorize(call: Call, name: str, params: Params) -> None:
     """Refuse the call with AccessDeniedException unless policies allow ``ecr:<name>``."""
     principal = call.principal
     account = str(params.get("registryId") or principal.account_id)
-    if principal.is_root and account == principal.account_id:
-        return  # the root user may do anything in its own account: no policy to load
+    root = principal.is_root and account == principal.account_id
+    if root and name in _ROOT_ESCAPE:
+        return  # as S3 lets root always fix a bucket policy: root cannot lock itself out for good
+    if lists_visible(name, params) and account == principal.account_id:
+        return  # filtered per repository by the handler
     authorizer = authorizer_for(call.registry)
     iam_action = f"ecr:{name}"
+    context = call_context(call, name, params)
     for resource, repository in _resources(call, name, params, account):
-        policy = await authorizer.repository_policy(account, repository) if repository else None
-        decision = await authorizer.check(principal, iam_action, resource, account, policy, {})
+        if repository is None:
+            policy = None
+        elif root:  # only a Deny in the repository policy bears on root: use the short-lived copy
+            policy = await authorizer.cached_repository_policy(account, repository)
+        else:
+            policy = await authorizer.repository_policy(account, repository)
+        decision = await authorizer.check(
+            principal, iam_action, resource, account, policy, context, repository=repository
+        )
         if not decision.allowed:
             raise access_denied(
                 principal.arn, iam_action, resource, deny_reason(decision, iam_action, principal, account)

@@ -27,7 +27,7 @@ from dockyard.core.errors import DigestInvalid, RangeInvalid, UploadUnknown
 from dockyard.core.layer_urls import PATH_PREFIX, signer_for
 from dockyard.core.manifests import ARCHIVE
 from dockyard.core.repositories import Repository
-from dockyard.ecr.actions.base import Call, Params, Result, action
+from dockyard.ecr.actions.base import Call, Params, Result, action, authorize
 from dockyard.ecr.dispatch import current_request
 from dockyard.ecr.errors import EcrError
 from dockyard.store.meta import tables as t
@@ -236,7 +236,12 @@ async def _archived_only(call: Call, repository_id: int, digests: list[str]) -> 
 @action("InitiateLayerUpload")
 async def initiate_layer_upload(call: Call, params: Params) -> Result:
     account = call.account(params)
-    repo = await call.registry.repository_for_push(account, params["repositoryName"])
+    name = params["repositoryName"]
+
+    async def may_create() -> None:  # creating on push needs ecr:CreateRepository too
+        await authorize(call, "CreateRepository", {"registryId": account, "repositoryName": name})
+
+    repo = await call.registry.repository_for_push(account, name, may_create)
     upload = await call.registry.blobs.start_upload(repo)
     return {"uploadId": upload.id, "partSize": PART_SIZE}
 

@@ -34,6 +34,7 @@ async def _store_repository_policy(call: Call, account: str, name: str, text: st
     r = t.repositories
     async with call.registry.db.write() as conn:
         await conn.execute(r.update().where(r.c.account_id == account, r.c.name == name).values(policy=text))
+    authorizer_for(call.registry).forget_repository_policy(account, name)
 
 
 @action("SetRepositoryPolicy")

@@ -10,6 +10,7 @@ from functools import wraps
 from typing import Any
 
 from dockyard import addresses
+from dockyard.auth.authorizer import authorizer_for
 from dockyard.core import account_settings, resource_tags, templates
 from dockyard.core.errors import DomainError
 from dockyard.core.registry import Registry
@@ -19,7 +20,7 @@ from dockyard.core.repositories import (
     check_encryption,
     check_mutability,
 )
-from dockyard.ecr.actions.base import Call, Params, Result, action
+from dockyard.ecr.actions.base import Call, Params, Result, action, call_context
 from dockyard.ecr.errors import EcrError, invalid_parameter, repository_not_found
 from dockyard.ecr.pagination import decode_token, encode_token
 from dockyard.store.meta.server_settings import get_or_create
@@ -161,6 +162,31 @@ async def create_repository(call: Call, params: Params) -> Result:
     return {"repository": repository_document(call, repo)}
 
 
+async def _visible_page(call: Call, account_id: str, after: str | None, limit: int) -> list[Repository]:
+    """Up to ``limit`` repositories after ``after`` that the caller may describe (each candidate
+    batch costs one query for the repositories and one for their policies)."""
+    authorizer = authorizer_for(call.registry)
+    context = call_context(call)
+    found: list[Repository] = []
+    while len(found) < limit:
+        batch = await call.registry.repositories.page(account_id, after, limit)
+        if not batch:
+            break
+        allowed = await authorizer.visible(
+            call.principal,
+            "ecr:DescribeRepositories",
+            account_id,
+            [r.name for r in batch],
+            lambda name: call.repository_arn(account_id, name),
+            context,
+        )
+        found.extend(r for r in batch if r.name in allowed)
+        if len(batch) < limit:
+            break
+        after = batch[-1].name
+    return found[:limit]
+
+
 @action("DescribeRepositories")
 @translated
 async def describe_repositories(call: Call, params: Params) -> Result:
@@ -184,7 +210,7 @@ async def describe_repositories(call: Call, params: Params) -> Result:
         return {"repositories": [repository_document(call, r) for r in ordered]}
     limit = params.get("maxResults", DEFAULT_PAGE_SIZE)
     after = await page_start(call, params, account_id)
-    page = await repositories.page(account_id, after, limit + 1)
+    page = await _visible_page(call, account_id, after, limit + 1)
     result: dict[str, Any] = {"repositories": [repository_document(call, r) for r in page[:limit]]}
     if len(page) > limit:
         result["nextToken"] = await next_token(call, account_id, page[limit - 1].name)
@@ -198,6 +224,7 @@ async def delete_repository(call: Call, params: Params) -> Result:
     repo = await call.registry.repositories.delete(
         account_id, params["repositoryName"], force=bool(params.get("force", False))
     )
+    authorizer_for(call.registry).forget_repository_policy(account_id, repo.name)
     return {"repository": repository_document(call, repo)}
 
 

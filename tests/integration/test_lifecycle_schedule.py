@@ -1,0 +1,119 @@
+"""The injectable clock, `dockyard lifecycle run` over every repository, and `dockyard repo usage`,
+on a server of their own started with a 40-day clock offset (a development/test switch)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import clients
+import pytest
+from clients import Registry
+from ecrtools import aws_cli, ecr_client
+from test_lifecycle import push
+
+DAY = 24 * 3600
+OFFSET = str(40 * DAY)
+
+
+def older_than(days: int, priority: int = 1) -> dict[str, object]:
+    return {
+        "rulePriority": priority,
+        "description": f"expire images pushed more than {days} days ago",
+        "selection": {
+            "tagStatus": "any",
+            "countType": "sinceImagePushed",
+            "countUnit": "days",
+            "countNumber": days,
+        },
+        "action": {"type": "expire"},
+    }
+
+
+@pytest.fixture(scope="module")
+def shifted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    workdir: Path = tmp_path_factory.mktemp("dockyard-clock")
+    args = ["--dev-clock-offset-seconds", OFFSET, "--lifecycle-interval-minutes", "1440"]
+    with clients.dockyard_server(workdir, extra_args=args) as reg:
+        wait_startup_scan(reg)
+        yield reg
+
+
+def wait_startup_scan(reg: Registry, timeout: float = 30.0) -> None:
+    """The scheduler runs each periodic task once at startup; with a 1440-minute interval the
+    lifecycle scan then stays quiet, so only the test decides when policies are applied."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if reg.sql("SELECT 1 FROM jobs WHERE kind = 'lifecycle-scan' AND status = 'done'"):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the startup lifecycle scan did not finish\n{reg.log_tail()}")
+
+
+def test_clock_offset_makes_fresh_images_old(shifted: Registry) -> None:
+    ecr = ecr_client(shifted)
+    repo = shifted.create_repo(f"clock/{uuid.uuid4().hex[:8]}")
+    other = shifted.create_repo(f"clock/{uuid.uuid4().hex[:8]}")
+    image = push(shifted, repo, "v1")
+    kept = push(shifted, other, "v1")
+    ecr.put_lifecycle_policy(
+        repositoryName=repo, lifecyclePolicyText=json.dumps({"rules": [older_than(30, priority=7)]})
+    )
+
+    # The server's clock is 40 days ahead: its preview sees the image as 40 days old.
+    ecr.start_lifecycle_policy_preview(repositoryName=repo)
+    assert aws_cli(shifted, "wait", "lifecycle-policy-preview-complete", "--repository-name", repo) == {}
+    preview = ecr.get_lifecycle_policy_preview(repositoryName=repo)
+    assert [r["imageDigest"] for r in preview["previewResults"]] == [image]
+
+    # The real clock: nothing is 30 days old yet.
+    result = shifted.cli("lifecycle", "run", "--repo", repo)
+    assert "0 images expired" in result.stdout, result.describe()
+
+    # `lifecycle run` without --repo: every repository of the account with a policy.
+    result = shifted.cli("lifecycle", "run", "--dev-clock-offset-seconds", OFFSET)
+    assert f"EXPIRED {image}\t{repo}\tv1\t(rule 7)" in result.stdout, result.describe()
+    assert "1 images expired, 0 archived in 1 repositories" in result.stdout, result.describe()
+    assert shifted.manifest(repo, image).status_code == 404
+    assert shifted.manifest_digest(other, "v1") == kept
+
+
+def test_repo_usage(shifted: Registry) -> None:
+    first = shifted.create_repo(f"usage/{uuid.uuid4().hex[:8]}")
+    second = shifted.create_repo(f"usage/{uuid.uuid4().hex[:8]}")
+    empty = shifted.create_repo(f"usage/{uuid.uuid4().hex[:8]}")
+    push(shifted, first, "a")
+    push(shifted, first, "b")
+    push(shifted, second, "a")
+    rows = {
+        line.split()[0]: line.split()[1:]
+        for line in shifted.cli("repo", "usage", "--bytes").stdout.splitlines()[1:]
+    }
+    sizes = dict(
+        shifted.sql(
+            "SELECT r.name, SUM(b.size) FROM repositories r "
+            "JOIN repository_blobs rb ON rb.repository_id = r.id "
+            "JOIN blobs b ON b.digest = rb.digest GROUP BY r.name"
+        )
+    )
+    # Every pushed blob is fresh (random), so nothing is shared between these repositories.
+    assert rows[first] == ["2", "4", str(sizes[first]), str(sizes[first])]
+    assert rows[second] == ["1", "2", str(sizes[second]), str(sizes[second])]
+    assert rows[empty] == ["0", "0", "0", "0"]
+
+    # Mount one of `first`'s blobs into `empty`: shared bytes are no longer unique.
+    digest, size = shifted.sql(
+        "SELECT b.digest, b.size FROM repositories r JOIN repository_blobs rb ON rb.repository_id = r.id "
+        f"JOIN blobs b ON b.digest = rb.digest WHERE r.name = '{first}' ORDER BY b.digest LIMIT 1"
+    )[0]
+    with shifted.http() as client:
+        r = client.post(f"/v2/{empty}/blobs/uploads/", params={"mount": digest, "from": first})
+        assert r.status_code == 201, r.text
+    out = shifted.cli("repo", "usage", first, "--bytes").stdout.splitlines()
+    assert len(out) == 2 and out[1].split() == [first, "2", "4", str(sizes[first]), str(sizes[first] - size)]
+    human = shifted.cli("repo", "usage", empty).stdout.splitlines()
+    assert human[0].split() == ["REPOSITORY", "IMAGES", "BLOBS", "BYTES", "UNIQUE", "BYTES"]
+    assert human[1].split()[:3] == [empty, "0", "1"] and human[1].endswith("0 B")
