@@ -19,7 +19,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dockyard.ecr import model
-from dockyard.ecr.errors import EcrError, not_implemented, serialization, server_error, unknown_operation
+from dockyard.ecr.errors import (
+    EcrError,
+    invalid_parameter,
+    not_implemented,
+    serialization,
+    server_error,
+    unknown_operation,
+)
 
 log = logging.getLogger("dockyard.ecr")
 
@@ -120,6 +127,16 @@ def _parse_json(body: bytes) -> dict[str, Any]:
     return document
 
 
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
+
+
 def make_endpoint(
     handlers: Mapping[str, Handler[CallerT]],
     authenticate: Authenticate[CallerT],
@@ -153,7 +170,11 @@ def make_endpoint(
             handler = table.get(operation)
             if handler is None:
                 raise not_implemented(operation)
-            params = model.validate_input(operation, _parse_json(body))
+            document = _parse_json(body)
+            if _contains_nul(document):
+                # Databases cannot store or compare strings with NUL: refuse them up front.
+                raise invalid_parameter("Request parameters cannot contain NUL characters")
+            params = model.validate_input(operation, document)
             result = await handler(caller, params)
             document = model.serialize_output(operation, result)
             return _json_response(200, document, request_id)

@@ -133,7 +133,12 @@ class OciApp:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
-        route = match(_decoded_path(request))
+        path = _decoded_path(request)
+        if any("\x00" in value for value in request.query_params.values()):
+            # No tag, digest or filter contains NUL, and databases refuse to compare with one.
+            # (In the path, name, tag and digest validation already refuses it.)
+            return error_response(400, "UNSUPPORTED", "the query string contains a NUL character")
+        route = match(path)
         if route is None:
             # Not an endpoint of the spec: a plain 404, as Distribution answers (the JSON error
             # envelope may only carry the spec's codes, and none of them means "no such route").

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -157,23 +155,8 @@ def push(registry: Registry, repo: str) -> Pusher:
 
 
 def create_repo(registry: Registry, name: str, *extra: str) -> str:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dockyard",
-            "repo",
-            "create",
-            name,
-            "--data-dir",
-            str(registry.data_dir),
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
+    """`dockyard repo create` against the server's own storage (its database may be PostgreSQL)."""
+    registry.cli("repo", "create", name, *extra)
     return name
 
 
