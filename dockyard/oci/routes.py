@@ -156,12 +156,18 @@ class OciApp:
         request.scope["dockyard.principal"] = principal
         request.scope["dockyard.account"] = account
         try:
-            # Authorize first: an anonymous caller learns nothing (not even a name's validity).
+            if route.name:
+                # Before any lookup: an invalid name names nothing (and may hold bytes, such as
+                # NUL, that a database refuses). Anonymous callers get the challenge instead.
+                try:
+                    validate_repository_name(route.name)
+                except DomainError as err:
+                    if principal is None:
+                        return self.auth.unauthorized(request, "Not Authorized")
+                    return domain_error_response(err)
             refused = await self._authorize(request, route, principal, account)
             if refused is not None:
                 return refused
-            if route.name:
-                validate_repository_name(route.name)
             return await handler(request, route)
         except DomainError as err:
             return domain_error_response(err)
