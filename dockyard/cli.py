@@ -686,7 +686,7 @@ MANAGED_SHORT_NAMES = {
 
 @main.group()
 def iam() -> None:
-    """Attach identity policies to users and simulate authorization decisions."""
+    """Attach identity policies to users and groups, manage groups, simulate authorization decisions."""
 
 
 def _policy_name(managed: str | None, name: str | None) -> str:
@@ -697,22 +697,53 @@ def _policy_name(managed: str | None, name: str | None) -> str:
     return name
 
 
+def _who_options(func: F) -> F:
+    """``--user`` / ``--group``: whose policies a command manages (exactly one)."""
+    func = click.option("--group", "group_name", help="An IAM group (instead of --user).")(func)
+    return click.option("--user", "user_name", help="A user of --account-id.")(func)
+
+
+async def _policy_owner(
+    app: Any, account_id: str, user_name: str | None, group_name: str | None
+) -> tuple[Any, Any, Any, str]:
+    """(policy table, its owner column, the owner's id, a label) for --user or --group."""
+    from dockyard.auth import groups
+    from dockyard.store.meta import tables as t
+
+    if group_name:
+        gid = await groups.group_id(app.registry.db, account_id, group_name)
+        p = t.iam_group_policies
+        return p, p.c.group_id, gid, f"group {group_name}"
+    user = await app.registry.identity.get_user(account_id, str(user_name))
+    return t.user_policies, t.user_policies.c.user_id, user.user_id, user.arn
+
+
+def _one_of(user_name: str | None, group_name: str | None) -> None:
+    if bool(user_name) == bool(group_name):
+        raise click.UsageError("give exactly one of --user and --group")
+
+
 @iam.command("attach-policy")
 @storage_options
-@click.option("--user", "user_name", required=True, help="The user to attach the policy to.")
+@_who_options
 @click.option("--managed", type=click.Choice(sorted(MANAGED_SHORT_NAMES)), help="An AWS managed ECR policy.")
 @click.option(
     "--policy-file", type=click.Path(exists=True, dir_okay=False), help="An identity policy (JSON)."
 )
 @click.option("--name", help="Name for the policy from --policy-file.")
 def iam_attach_policy(
-    user_name: str, managed: str | None, policy_file: str | None, name: str | None, **kwargs: Any
+    user_name: str | None,
+    group_name: str | None,
+    managed: str | None,
+    policy_file: str | None,
+    name: str | None,
+    **kwargs: Any,
 ) -> None:
-    """Attach (or replace) a policy of a user in the account given by --account-id."""
+    """Attach (or replace) a policy of a user or group in the account given by --account-id."""
     from dockyard.auth.policy import MANAGED_POLICIES, PolicyError, parse_policy
-    from dockyard.store.meta import tables as t
 
     settings = _settings(**kwargs)
+    _one_of(user_name, group_name)
     if bool(managed) == bool(policy_file):
         raise click.UsageError("give exactly one of --managed and --policy-file")
     if policy_file and not name:
@@ -730,63 +761,135 @@ def iam_attach_policy(
             sys.exit(1)
 
     async def go(app: Any) -> None:
-        user = await app.registry.identity.get_user(settings.account_id, user_name)
-        p = t.user_policies
+        p, owner, owner_id, label = await _policy_owner(app, settings.account_id, user_name, group_name)
         async with app.registry.db.write() as conn:
-            await conn.execute(p.delete().where(p.c.user_id == user.user_id, p.c.name == policy_name))
-            await conn.execute(p.insert().values(user_id=user.user_id, name=policy_name, document=text))
-        click.echo(f"attached {policy_name} to {user.arn}")
+            await conn.execute(p.delete().where(owner == owner_id, p.c.name == policy_name))
+            await conn.execute(
+                p.insert().values({owner.name: owner_id, "name": policy_name, "document": text})
+            )
+        click.echo(f"attached {policy_name} to {label}")
 
     _run(settings, go)
 
 
 @iam.command("detach-policy")
 @storage_options
-@click.option("--user", "user_name", required=True)
+@_who_options
 @click.option("--managed", type=click.Choice(sorted(MANAGED_SHORT_NAMES)))
 @click.option("--name", help="The policy's name.")
-def iam_detach_policy(user_name: str, managed: str | None, name: str | None, **kwargs: Any) -> None:
-    """Detach a policy from a user."""
-    from dockyard.store.meta import tables as t
-
+def iam_detach_policy(
+    user_name: str | None, group_name: str | None, managed: str | None, name: str | None, **kwargs: Any
+) -> None:
+    """Detach a policy from a user or group."""
     settings = _settings(**kwargs)
+    _one_of(user_name, group_name)
     policy_name = _policy_name(managed, name)
 
     async def go(app: Any) -> None:
-        user = await app.registry.identity.get_user(settings.account_id, user_name)
-        p = t.user_policies
+        p, owner, owner_id, label = await _policy_owner(app, settings.account_id, user_name, group_name)
         async with app.registry.db.write() as conn:
-            result = await conn.execute(
-                p.delete().where(p.c.user_id == user.user_id, p.c.name == policy_name)
-            )
+            result = await conn.execute(p.delete().where(owner == owner_id, p.c.name == policy_name))
         if result.rowcount == 0:
-            click.echo(f"error: {user.arn} has no policy named {policy_name}", err=True)
+            click.echo(f"error: {label} has no policy named {policy_name}", err=True)
             sys.exit(1)
-        click.echo(f"detached {policy_name} from {user.arn}")
+        click.echo(f"detached {policy_name} from {label}")
 
     _run(settings, go)
 
 
 @iam.command("list-policies")
 @storage_options
-@click.option("--user", "user_name", required=True)
-def iam_list_policies(user_name: str, **kwargs: Any) -> None:
-    """List the policies attached to a user."""
+@_who_options
+def iam_list_policies(user_name: str | None, group_name: str | None, **kwargs: Any) -> None:
+    """List the policies attached to a user or group (a user's groups' policies are not listed)."""
     import sqlalchemy as sa
 
-    from dockyard.store.meta import tables as t
+    settings = _settings(**kwargs)
+    _one_of(user_name, group_name)
+
+    async def go(app: Any) -> None:
+        p, owner, owner_id, _label = await _policy_owner(app, settings.account_id, user_name, group_name)
+        async with app.registry.db.read() as conn:
+            rows = await conn.execute(sa.select(p.c.name).where(owner == owner_id).order_by(p.c.name))
+            for row in rows:
+                click.echo(row.name)
+
+    _run(settings, go)
+
+
+@iam.command("create-group")
+@storage_options
+@click.argument("name")
+def iam_create_group(name: str, **kwargs: Any) -> None:
+    """Create an IAM group in the account given by --account-id."""
+    from dockyard.auth import groups
+
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        await groups.create_group(app.registry.db, settings.account_id, name)
+        click.echo(f"created group {name} in account {settings.account_id}")
+
+    _run(settings, go)
+
+
+@iam.command("add-user-to-group")
+@storage_options
+@click.option("--group", "group_name", required=True)
+@click.option("--user", "user_name", required=True)
+def iam_add_user_to_group(group_name: str, user_name: str, **kwargs: Any) -> None:
+    """Make a user a member of a group (both of --account-id)."""
+    from dockyard.auth import groups
 
     settings = _settings(**kwargs)
 
     async def go(app: Any) -> None:
         user = await app.registry.identity.get_user(settings.account_id, user_name)
-        p = t.user_policies
-        async with app.registry.db.read() as conn:
-            rows = await conn.execute(
-                sa.select(p.c.name).where(p.c.user_id == user.user_id).order_by(p.c.name)
-            )
-            for row in rows:
-                click.echo(row.name)
+        gid = await groups.group_id(app.registry.db, settings.account_id, group_name)
+        if await groups.add_member(app.registry.db, gid, user.user_id):
+            click.echo(f"added {user.arn} to group {group_name}")
+        else:
+            click.echo(f"{user.arn} already is a member of group {group_name}")
+
+    _run(settings, go)
+
+
+@iam.command("remove-user-from-group")
+@storage_options
+@click.option("--group", "group_name", required=True)
+@click.option("--user", "user_name", required=True)
+def iam_remove_user_from_group(group_name: str, user_name: str, **kwargs: Any) -> None:
+    """Remove a user from a group."""
+    from dockyard.auth import groups
+
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        user = await app.registry.identity.get_user(settings.account_id, user_name)
+        gid = await groups.group_id(app.registry.db, settings.account_id, group_name)
+        if not await groups.remove_member(app.registry.db, gid, user.user_id):
+            click.echo(f"error: {user.arn} is not a member of group {group_name}", err=True)
+            sys.exit(1)
+        click.echo(f"removed {user.arn} from group {group_name}")
+
+    _run(settings, go)
+
+
+@iam.command("list-groups")
+@storage_options
+@click.option("--user", "user_name", help="Only the groups this user belongs to.")
+def iam_list_groups(user_name: str | None, **kwargs: Any) -> None:
+    """List the account's groups."""
+    from dockyard.auth import groups
+
+    settings = _settings(**kwargs)
+
+    async def go(app: Any) -> None:
+        user_id = None
+        if user_name:
+            user_id = (await app.registry.identity.get_user(settings.account_id, user_name)).user_id
+        for name in await groups.list_groups(app.registry.db, settings.account_id, user_id):
+            click.echo(name)
 
     _run(settings, go)
 

@@ -1,8 +1,8 @@
 """Authorization for both front doors: load the policies that bear on a request and decide.
 
 The policy language itself (parsing, evaluation) lives in :mod:`dockyard.auth.policy`; this module
-only finds the documents (identity policies of the user, the repository policy, the account's
-registry policy as REGISTRY_POLICY_SCOPE allows) and caches their parses by text.
+only finds the documents (identity policies of the user and of its IAM groups, the repository
+policy, the account's registry policy as REGISTRY_POLICY_SCOPE allows) and caches their parses by text.
 """
 
 from __future__ import annotations
@@ -145,20 +145,26 @@ class Authorizer:
     async def identity_policies(self, principal: Principal | None) -> tuple[NamedPolicy, ...]:
         if principal is None or principal.is_root:
             return ()
-        p = t.user_policies
+        # The user's own policies and those of its groups, in one query (never cached: a change
+        # takes effect on the next request).
+        p, g, m, gp = t.user_policies, t.iam_groups, t.iam_group_members, t.iam_group_policies
+        own = sa.select(sa.literal("").label("grp"), p.c.name, p.c.document).where(
+            p.c.user_id == principal.user_id
+        )
+        grouped = (
+            sa.select(g.c.name.label("grp"), gp.c.name, gp.c.document)
+            .select_from(m.join(g, g.c.id == m.c.group_id).join(gp, gp.c.group_id == g.c.id))
+            .where(m.c.user_id == principal.user_id, g.c.account_id == principal.account_id)
+        )
+        query = sa.union_all(own, grouped).subquery()
         async with self.db.read() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(p.c.name, p.c.document)
-                    .where(p.c.user_id == principal.user_id)
-                    .order_by(p.c.name)
-                )
-            ).all()
+            rows = (await conn.execute(sa.select(query).order_by(query.c.grp, query.c.name))).all()
         found = []
         for row in rows:
             document = parse_cached(row.document, "identity")
             if document is not None:
-                found.append(NamedPolicy(f"identity:{row.name}", document))
+                label = f"identity:group/{row.grp}/{row.name}" if row.grp else f"identity:{row.name}"
+                found.append(NamedPolicy(label, document))
         return tuple(found)
 
     async def registry_policy(self, account_id: str, action: str) -> PolicyDocument | None:

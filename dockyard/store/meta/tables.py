@@ -328,3 +328,30 @@ pull_time_exclusions = sa.Table(
     sa.Column("principal_arn", sa.String(2048), primary_key=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+# IAM-style groups: users get the identity policies of every group they belong to.
+iam_groups = sa.Table(
+    "iam_groups",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.String(12), sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "name", name="uq_iam_groups_account_name"),
+)
+
+iam_group_members = sa.Table(
+    "iam_group_members",
+    metadata,
+    sa.Column("group_id", sa.Integer, sa.ForeignKey("iam_groups.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Index("ix_iam_group_members_user", "user_id"),
+)
+
+iam_group_policies = sa.Table(
+    "iam_group_policies",
+    metadata,
+    sa.Column("group_id", sa.Integer, sa.ForeignKey("iam_groups.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+)

@@ -93,6 +93,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("account_id", "name", name=op.f("pk_account_settings")),
     )
     op.create_table(
+        "iam_groups",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("account_id", sa.String(length=12), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_iam_groups_account_id_accounts")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_iam_groups")),
+        sa.UniqueConstraint("account_id", "name", name="uq_iam_groups_account_name"),
+    )
+    op.create_table(
         "pull_time_exclusions",
         sa.Column("account_id", sa.String(length=12), nullable=False),
         sa.Column("principal_arn", sa.String(length=2048), nullable=False),
@@ -173,6 +185,37 @@ def upgrade() -> None:
     with op.batch_alter_table("access_keys", schema=None) as batch_op:
         batch_op.create_index("ix_access_keys_user", ["user_id"], unique=False)
 
+    op.create_table(
+        "iam_group_members",
+        sa.Column("group_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"],
+            ["iam_groups.id"],
+            name=op.f("fk_iam_group_members_group_id_iam_groups"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_iam_group_members_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("group_id", "user_id", name=op.f("pk_iam_group_members")),
+    )
+    with op.batch_alter_table("iam_group_members", schema=None) as batch_op:
+        batch_op.create_index("ix_iam_group_members_user", ["user_id"], unique=False)
+
+    op.create_table(
+        "iam_group_policies",
+        sa.Column("group_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("document", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"],
+            ["iam_groups.id"],
+            name=op.f("fk_iam_group_policies_group_id_iam_groups"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("group_id", "name", name=op.f("pk_iam_group_policies")),
+    )
     op.create_table(
         "lifecycle_previews",
         sa.Column("repository_id", sa.Integer(), nullable=False),
@@ -359,6 +402,11 @@ def downgrade() -> None:
 
     op.drop_table("manifests")
     op.drop_table("lifecycle_previews")
+    op.drop_table("iam_group_policies")
+    with op.batch_alter_table("iam_group_members", schema=None) as batch_op:
+        batch_op.drop_index("ix_iam_group_members_user")
+
+    op.drop_table("iam_group_members")
     with op.batch_alter_table("access_keys", schema=None) as batch_op:
         batch_op.drop_index("ix_access_keys_user")
 
@@ -367,6 +415,7 @@ def downgrade() -> None:
     op.drop_table("repository_creation_templates")
     op.drop_table("repositories")
     op.drop_table("pull_time_exclusions")
+    op.drop_table("iam_groups")
     op.drop_table("account_settings")
     op.drop_table("settings")
     op.drop_table("leases")
