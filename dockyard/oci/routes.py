@@ -275,14 +275,13 @@ class OciApp:
         if not allowed:
             return self._denied(request, principal, action, resource, why)
         if route.kind == "uploads" and request.query_params.get("mount"):
-            source = request.query_params.get("from") or ""
-            ok = (
-                bool(source)
-                and (await self._allowed(request, principal, "ecr:GetDownloadUrlForLayer", account, source))[
-                    0
-                ]
+            # The caller must be able to read the source; without `from` the source is any
+            # repository of the account, so the right is needed on all of them.
+            source = request.query_params.get("from") or "*"
+            allowed_source, _, _ = await self._allowed(
+                request, principal, "ecr:GetDownloadUrlForLayer", account, source
             )
-            request.scope["dockyard.mount_allowed"] = ok
+            request.scope["dockyard.mount_allowed"] = allowed_source
         return None
 
     # ---------------------------------------------------------------- base, listings
