@@ -49,6 +49,12 @@ class Pushed:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     workdir: Path = tmp_path_factory.mktemp("dockyard-gc-stress")
     with clients.dockyard_server(workdir, extra_args=["--lifecycle-interval-minutes", "1440"]) as reg:
+        # The scheduler runs each periodic task once at startup; let that lifecycle scan finish
+        # before any policy exists, so only this test's `lifecycle run` calls expire images.
+        deadline = time.monotonic() + 60
+        while not reg.sql("SELECT 1 FROM jobs WHERE kind = 'lifecycle-scan' AND status = 'done'"):
+            assert time.monotonic() < deadline, f"the startup lifecycle scan did not finish\n{reg.log_tail()}"
+            time.sleep(0.2)
         yield reg
 
 
