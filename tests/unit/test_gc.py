@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from registry_testlib import run, sha256
 
-from dockyard.config import Settings
 from dockyard.core.errors import ManifestBlobUnknown
 from dockyard.core.registry import Registry
 from dockyard.core.repositories import Repository
@@ -21,22 +18,6 @@ from dockyard.features import gc
 from dockyard.store.meta import tables as t
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def run(tmp_path: Path, body: Callable[[Registry], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        registry = Registry.build(Settings(data_dir=tmp_path))
-        await registry.start()
-        try:
-            return await body(registry)
-        finally:
-            await registry.close()
-
-    return asyncio.run(main())
 
 
 async def push_blob(registry: Registry, repo: Repository, data: bytes) -> str:

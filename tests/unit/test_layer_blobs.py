@@ -3,36 +3,16 @@ and which blobs the repository's images reference. Runs on a real SQLite databas
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from registry_testlib import run, sha256
 
-from dockyard.config import Settings
 from dockyard.core.blobs import BATCH, BlobAlreadyLinked
 from dockyard.core.errors import RangeInvalid
 from dockyard.core.registry import Registry
 from dockyard.store.meta import tables as t
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def run(tmp_path: Path, body: Callable[[Registry], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        registry = Registry.build(Settings(data_dir=tmp_path))
-        await registry.start()
-        try:
-            return await body(registry)
-        finally:
-            await registry.close()
-
-    return asyncio.run(main())
 
 
 def test_parts_from_bytes_then_exclusive_complete(tmp_path: Path) -> None:

@@ -3,17 +3,14 @@ and referrers go with what they belong to, transitions archive, the scan queues 
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from registry_testlib import run, sha256
 
-from dockyard.config import Settings
 from dockyard.core.registry import Registry
 from dockyard.core.repositories import Repository
 from dockyard.features import lifecycle_runs
@@ -21,22 +18,6 @@ from dockyard.store.meta import tables as t
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def run(tmp_path: Path, body: Callable[[Registry], Awaitable[Any]]) -> Any:
-    async def main() -> Any:
-        registry = Registry.build(Settings(data_dir=tmp_path))
-        await registry.start()
-        try:
-            return await body(registry)
-        finally:
-            await registry.close()
-
-    return asyncio.run(main())
 
 
 async def image(registry: Registry, repo: Repository, name: str, subject: str | None = None) -> bytes:
