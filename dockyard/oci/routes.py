@@ -365,9 +365,6 @@ class OciApp:
         return Response(body, headers=headers, media_type=manifest.media_type)
 
     async def put_manifest(self, request: Request, route: Route) -> Response:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_MANIFEST_BYTES:
-            raise ManifestTooLarge(f"manifest is {declared} bytes; the limit is {MAX_MANIFEST_BYTES} (4 MiB)")
         body = await _read_limited(request, MAX_MANIFEST_BYTES)
         repo = await self.registry.repository_for_push(
             self.account(request), route.name, self._create_check(request, route)
@@ -502,12 +499,29 @@ def _has_body(request: Request) -> bool:
     return "chunked" in request.headers.get("transfer-encoding", "").lower()
 
 
+# A rejected body is still read (and discarded) up to this many bytes: answering before the client
+# has finished sending makes the server close the connection mid-request, and most clients then
+# report "connection reset" instead of the 413 (nginx's lingering close exists for the same reason).
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
 async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    too_large: str | None = None
+    if declared and declared.isdigit() and int(declared) > limit:
+        too_large = f"manifest is {declared} bytes; the limit is {limit} (4 MiB)"
     buf = bytearray()
+    seen = 0
     async for chunk in request.stream():
-        buf += chunk
-        if len(buf) > limit:
-            raise ManifestTooLarge(f"manifest exceeds the {limit}-byte (4 MiB) limit")
+        seen += len(chunk)
+        if too_large is None and seen > limit:
+            too_large = f"manifest exceeds the {limit}-byte (4 MiB) limit"
+        if too_large is None:
+            buf += chunk
+        elif seen > DRAIN_LIMIT:
+            break
+    if too_large is not None:
+        raise ManifestTooLarge(too_large)
     return bytes(buf)
 
 
