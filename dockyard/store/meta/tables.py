@@ -355,3 +355,85 @@ iam_group_policies = sa.Table(
     sa.Column("name", sa.String(128), primary_key=True),
     sa.Column("document", sa.Text, nullable=False),
 )
+
+
+# --- image scanning -------------------------------------------------------------------
+# The offline vulnerability database: OSV records as imported (`dockyard vulndb import`).
+vuln_advisories = sa.Table(
+    "vuln_advisories",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),  # OSV id: DEBIAN-CVE-..., GHSA-..., GO-...
+    sa.Column("modified", UTCDateTime, nullable=True),
+    sa.Column("published", UTCDateTime, nullable=True),
+    sa.Column("summary", sa.Text, nullable=True),
+    sa.Column("details", sa.Text, nullable=True),
+    sa.Column("aliases", sa.JSON, nullable=True),
+    sa.Column("upstream", sa.JSON, nullable=True),
+    sa.Column("related", sa.JSON, nullable=True),
+    sa.Column("severity", sa.JSON, nullable=True),  # OSV severity[]: CVSS vectors, distro priorities
+    sa.Column("references", sa.JSON, nullable=True),
+    sa.Column("database_specific", sa.JSON, nullable=True),
+    sa.Column("source", sa.String(128), nullable=False),  # which import brought it (vuln_sources.name)
+)
+
+# One row per affected[] entry, keyed the way the matcher looks packages up.
+vuln_affected = sa.Table(
+    "vuln_affected",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "advisory_id",
+        sa.String(128),
+        sa.ForeignKey("vuln_advisories.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("ecosystem", sa.String(128), nullable=False),  # exact: "Debian:12", "Alpine:v3.19", "PyPI"
+    sa.Column("package_name", sa.String(512), nullable=False),  # normalised (PEP 503 for PyPI)
+    sa.Column("ranges", sa.JSON, nullable=True),
+    sa.Column("versions", sa.JSON, nullable=True),
+    sa.Column("ecosystem_specific", sa.JSON, nullable=True),
+    sa.Column("database_specific", sa.JSON, nullable=True),
+    sa.Column("severity", sa.JSON, nullable=True),
+    sa.Index("ix_vuln_affected_package", "ecosystem", "package_name"),
+    sa.Index("ix_vuln_affected_advisory", "advisory_id"),
+)
+
+# What was imported and when: vulnerabilitySourceUpdatedAt is the newest imported_at.
+vuln_sources = sa.Table(
+    "vuln_sources",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),  # "osv:Debian", "debian-tracker", "alpine-secdb:v3.19"
+    sa.Column("imported_at", UTCDateTime, nullable=False),
+    sa.Column("records", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("sha256", sa.String(64), nullable=True),  # of the input, to skip re-imports
+    sa.Column("detail", sa.JSON, nullable=True),
+)
+
+# Per-layer analysis results, shared by every image that has the layer.
+scan_layers = sa.Table(
+    "scan_layers",
+    metadata,
+    sa.Column("digest", sa.String(200), primary_key=True),  # the (compressed) layer blob digest
+    sa.Column("analyzer_version", sa.Integer, primary_key=True),
+    sa.Column("diff_id", sa.String(200), nullable=True),
+    sa.Column("result", sa.JSON, nullable=False),
+    sa.Column("analyzed_at", UTCDateTime, nullable=False),
+)
+
+# The scan state of one image manifest: status, stored inventory, current findings.
+image_scans = sa.Table(
+    "image_scans",
+    metadata,
+    sa.Column("manifest_id", sa.Integer, sa.ForeignKey("manifests.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("status", sa.String(32), nullable=False),  # ECR ScanStatus
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("scan_type", sa.String(16), nullable=False, server_default="BASIC"),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("manual_scan_at", UTCDateTime, nullable=True),  # last StartImageScan (once per 24 h)
+    sa.Column("completed_at", UTCDateTime, nullable=True),
+    sa.Column("vulndb_updated_at", UTCDateTime, nullable=True),
+    sa.Column("inventory", sa.JSON, nullable=True),
+    sa.Column("findings", sa.JSON, nullable=True),
+    sa.Column("severity_counts", sa.JSON, nullable=True),
+    sa.Column("first_observed", sa.JSON, nullable=True),  # finding key -> first time seen
+)
