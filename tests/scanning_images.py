@@ -191,7 +191,9 @@ def make_image(
         "created": "1970-01-01T00:00:00Z",
         "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
         "rootfs": {"type": "layers", "diff_ids": [sha256(t) for t in tars]},
-        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": f"layer {i}"} for i in range(len(tars))],
+        "history": [
+            {"created": "1970-01-01T00:00:00Z", "created_by": f"layer {i}"} for i in range(len(tars))
+        ],
     }
     config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     manifest = {
@@ -250,7 +252,11 @@ def write_docker_archive(image: TestImage, path: str | Path) -> Path:
 
 # ---------------------------------------------------------------------------------------- content
 def dpkg_paragraph(
-    package: str, version: str, *, source: str | None = None, status: str = "install ok installed",
+    package: str,
+    version: str,
+    *,
+    source: str | None = None,
+    status: str = "install ok installed",
     arch: str = "amd64",
 ) -> str:
     lines = [
@@ -470,11 +476,27 @@ def elf64(sections: Sequence[tuple[str, bytes]], *, load_writable: bool = True) 
         b"\x7fELF"
         + bytes([2, 1, 1, 0])
         + b"\x00" * 8
-        + struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, base + 0x1000, ehsize, shoff, 0, ehsize, phsize, 1, shsize,
-                      shnum, shnum - 1)
+        + struct.pack(
+            "<HHIQQQIHHHHHH",
+            2,
+            62,
+            1,
+            base + 0x1000,
+            ehsize,
+            shoff,
+            0,
+            ehsize,
+            phsize,
+            1,
+            shsize,
+            shnum,
+            shnum - 1,
+        )
     )
     flags = 0x4 | (0x2 if load_writable else 0x1)  # PF_R | PF_W (data) or PF_X
-    phdr = struct.pack("<IIQQQQQQ", 1, flags, offset, base + offset, base + offset, seg_size, seg_size, 0x1000)
+    phdr = struct.pack(
+        "<IIQQQQQQ", 1, flags, offset, base + offset, base + offset, seg_size, seg_size, 0x1000
+    )
     shdrs = bytearray(b"\x00" * shsize)
     for name, off, content in blobs:
         shdrs += struct.pack(
@@ -492,7 +514,12 @@ def go_binary_image(compression: str = "gzip") -> TestImage:
     """A distroless-static-like image: no OS, one Go binary (go1.21.1, x/text v0.3.7, x/net v0.10.0)."""
     return make_image(
         "gobinary",
-        [[file("usr/local/bin/app", go_elf(), 0o755), file("etc/passwd", "root:x:0:0:root:/root:/sbin/nologin\n")]],
+        [
+            [
+                file("usr/local/bin/app", go_elf(), 0o755),
+                file("etc/passwd", "root:x:0:0:root:/root:/sbin/nologin\n"),
+            ]
+        ],
         compression,
     )
 
@@ -514,7 +541,8 @@ def log4j_jar(version: str = "2.14.1") -> bytes:
             "META-INF/MANIFEST.MF": (
                 "Manifest-Version: 1.0\r\nBundle-SymbolicName: org.apache.logging.log4j.core\r\n"
                 f"Bundle-Version: {version}\r\nImplementation-Title: Apache Log4j Core\r\n"
-                f"Implementation-Version: {version}\r\nImplementation-Vendor-Id: org.apache.logging.log4j\r\n\r\n"
+                f"Implementation-Version: {version}\r\n"
+                "Implementation-Vendor-Id: org.apache.logging.log4j\r\n\r\n"
             ),
             "META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties": (
                 "#Created by Apache Maven 3.6.3\n"
@@ -529,7 +557,12 @@ def java_image(compression: str = "gzip") -> TestImage:
     """No OS; /opt/app/lib/log4j-core-2.14.1.jar with pom.properties and MANIFEST.MF."""
     return make_image(
         "java",
-        [[file("opt/app/lib/log4j-core-2.14.1.jar", log4j_jar()), file("opt/app/run.sh", "#!/bin/sh\n", 0o755)]],
+        [
+            [
+                file("opt/app/lib/log4j-core-2.14.1.jar", log4j_jar()),
+                file("opt/app/run.sh", "#!/bin/sh\n", 0o755),
+            ]
+        ],
         compression,
     )
 
