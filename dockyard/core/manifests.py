@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -106,10 +108,15 @@ def tag_is_immutable(repo: Repository, tag: str) -> bool:
     return False
 
 
+# Called after a push commits (scan on push): it may only enqueue work, never do it.
+PushHook = Callable[[Repository, "PushResult", int], Awaitable[None]]
+
+
 class ManifestService:
     def __init__(self, db: Database, repositories: RepositoryService) -> None:
         self.db = db
         self.repositories = repositories
+        self.on_push: PushHook | None = None
 
     # ---------------------------------------------------------------- reads
     async def get(self, account_id: str, repo_name: str, reference: str) -> StoredManifest:
@@ -228,7 +235,13 @@ class ManifestService:
                 moved = await self._move_tag(conn, repo, tag, manifest_id, digest) or moved
             if refuse_unchanged and not created and not moved:
                 raise ManifestUnchanged(digest, tags)
-        return PushResult(digest, parsed.media_type, parsed.subject, tags, created)
+        result = PushResult(digest, parsed.media_type, parsed.subject, tags, created)
+        if created and self.on_push is not None:
+            try:
+                await self.on_push(repo, result, manifest_id)
+            except Exception:  # the manifest is stored: the push succeeded whatever the hook does
+                logging.getLogger("dockyard.scanning").exception("push hook failed for %s", digest)
+        return result
 
     async def _check_references(
         self, conn: AsyncConnection, repo: Repository, blob_refs: list[tuple[str, int]], child_refs: list[str]

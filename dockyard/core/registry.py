@@ -6,7 +6,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.auth.identity import IdentityService
@@ -21,6 +21,7 @@ from dockyard.core.templates import CREATE_ON_PUSH, TemplateService
 from dockyard.jobs.queue import JobQueue, Leases
 from dockyard.jobs.scheduler import Periodic, Scheduler
 from dockyard.jobs.worker import Worker
+from dockyard.scanning.service import RESCAN_EVERY_SECONDS, RESCAN_JOB, ScanService
 from dockyard.store.blobs import factory
 from dockyard.store.blobs.base import BlobStore
 from dockyard.store.meta.database import Database
@@ -44,6 +45,11 @@ class Registry:
     tokens: TokenSigner | None = None  # set by `start()`: its key lives in the database
     worker: Worker | None = None
     scheduler: Scheduler | None = None
+    scans: ScanService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scans = ScanService(self)
+        self.manifests.on_push = self.scans.on_push  # scan on push: enqueue only, never wait
 
     @classmethod
     def build(cls, settings: Settings) -> Registry:
@@ -79,10 +85,11 @@ class Registry:
     def start_background(self) -> None:
         """Run jobs and the periodic scheduler in this process (server processes only)."""
         from dockyard.jobs import maintenance
+        from dockyard.scanning import service as scanning
 
         self.worker = Worker(
             self.jobs,
-            maintenance.handlers(self),
+            {**maintenance.handlers(self), **scanning.handlers(self)},
             concurrency=self.settings.job_concurrency,
             lease_seconds=self.settings.job_lease_seconds,
         )
@@ -101,6 +108,7 @@ class Registry:
                     self.settings.gc_interval_hours * 3600,
                     {"grace_hours": self.settings.gc_grace_hours},
                 ),
+                Periodic(RESCAN_JOB, RESCAN_EVERY_SECONDS),
             ],
         )
         self.scheduler.start()

@@ -96,7 +96,10 @@ def _image_status(params: Params, default: str = ACTIVE) -> str:
     return str((params.get("filter") or {}).get("imageStatus") or default)
 
 
-def _image_detail(call: Call, account: str, repo_name: str, info: ImageInfo) -> dict[str, Any]:
+def _image_detail(
+    call: Call, account: str, repo_name: str, info: ImageInfo, scans: dict[int, Any] | None = None
+) -> dict[str, Any]:
+    scan = (scans or {}).get(info.id)
     detail: dict[str, Any] = {
         "registryId": account,
         "repositoryName": repo_name,
@@ -112,7 +115,15 @@ def _image_detail(call: Call, account: str, repo_name: str, info: ImageInfo) -> 
         "lastArchivedAt": info.archived_at,
         "lastActivatedAt": info.activated_at,
     }
+    if scan is not None:
+        detail["imageScanStatus"] = scan.status_json()
+        detail["imageScanFindingsSummary"] = scan.summary_json()
     return detail
+
+
+async def _scans(call: Call, infos: list[ImageInfo]) -> dict[int, Any]:
+    """The images' scan states, in one query."""
+    return await call.registry.scans.get_many([i.id for i in infos], with_findings=False)
 
 
 def _image_ids(params: Params) -> list[ImageId]:
@@ -149,7 +160,8 @@ async def describe_images(call: Call, params: Params) -> Result:
         wanted = _image_status(params, ANY)
         if wanted != ANY:
             infos = [i for i in infos if i.status == wanted]
-        return {"imageDetails": [_image_detail(call, account, repo_name, i) for i in infos]}
+        scans = await _scans(call, infos)
+        return {"imageDetails": [_image_detail(call, account, repo_name, i, scans) for i in infos]}
 
     tag_status = _tag_status(params)
     status = _image_status(params)
@@ -160,8 +172,9 @@ async def describe_images(call: Call, params: Params) -> Result:
         raise _bad_token()
     limit = int(params.get("maxResults") or DEFAULT_PAGE)
     _, infos, more = await service.describe_page(account, repo_name, tag_status, after, limit, status)
+    scans = await _scans(call, infos)
     return {
-        "imageDetails": [_image_detail(call, account, repo_name, i) for i in infos],
+        "imageDetails": [_image_detail(call, account, repo_name, i, scans) for i in infos],
         "nextToken": await seal_token(call, scope, infos[-1].id) if more and infos else None,
     }
 
