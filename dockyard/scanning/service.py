@@ -94,6 +94,18 @@ class QuotaExceeded(Exception):
     """StartImageScan for an image scanned in the last 24 hours."""
 
 
+class ImageGone(Exception):
+    """The manifest was deleted before its scan ran."""
+
+
+class Unsupported(Exception):
+    """An image that cannot be scanned (index, artifact); ``description`` is what ECR says."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
 class ScanService:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
@@ -146,7 +158,9 @@ class ScanService:
             config_type = await conn.scalar(sa.select(m.c.config_media_type).where(m.c.id == manifest_id))
         return config_type is not None and config_type not in IMAGE_CONFIGS
 
-    async def request(self, manifest_id: int, scan_type: str, *, manual: bool = False) -> ScanRecord:
+    async def request(
+        self, manifest_id: int, scan_type: str, *, manual: bool = False, enqueue: bool = True
+    ) -> ScanRecord:
         """Mark the image IN_PROGRESS and enqueue its scan. ``manual`` (StartImageScan) enforces
         ECR's one scan per image per 24 hours, counting scans on push."""
         now = clock.now()
@@ -169,9 +183,12 @@ class ScanService:
                 await conn.execute(s.insert().values(manifest_id=manifest_id, **values))
             else:
                 await conn.execute(s.update().where(s.c.manifest_id == manifest_id).values(**values))
-        await self.registry.enqueue(
-            SCAN_JOB, {"manifest_id": manifest_id, "scan_type": scan_type}, unique_key=f"scan:{manifest_id}"
-        )
+        if enqueue:
+            await self.registry.enqueue(
+                SCAN_JOB,
+                {"manifest_id": manifest_id, "scan_type": scan_type},
+                unique_key=f"scan:{manifest_id}",
+            )
         record = await self.get(manifest_id)
         assert record is not None
         return record
@@ -279,17 +296,34 @@ class ScanService:
         return b"".join(parts)
 
     async def _scan(self, manifest_id: int, scan_type: str) -> dict[str, Any]:
+        try:
+            inventory, counts = await self.inventory_of(manifest_id)
+        except ImageGone:
+            return {"status": "gone"}
+        except Unsupported as u:
+            await self._set_status(manifest_id, UNSUPPORTED_IMAGE, u.description)
+            return {"status": UNSUPPORTED_IMAGE}
+        outcome = await self._finish(manifest_id, scan_type, inventory)
+        return {"status": outcome, **counts}
+
+    async def scan_now(self, manifest_id: int, scan_type: str) -> ScanRecord | None:
+        """Scan in this process, without the job queue (``dockyard scan``)."""
+        await self.request(manifest_id, scan_type, enqueue=False)
+        await self.run_job({"manifest_id": manifest_id, "scan_type": scan_type})
+        return await self.get(manifest_id)
+
+    async def inventory_of(self, manifest_id: int) -> tuple[Inventory, dict[str, int]]:
+        """The image's packages, from cached layer results where there are some; also how many
+        layers were analyzed now and how many came from the cache."""
         row = await self._manifest(manifest_id)
         if row is None:
-            return {"status": "gone"}
+            raise ImageGone()
         if row.media_type in INDEXES:
-            await self._set_status(manifest_id, UNSUPPORTED_IMAGE, UNSUPPORTED_INDEX)
-            return {"status": UNSUPPORTED_IMAGE}
+            raise Unsupported(UNSUPPORTED_INDEX)
         doc = json.loads(row.content)
         config_desc = doc.get("config") or {}
         if config_desc.get("mediaType", row.config_media_type) not in IMAGE_CONFIGS:
-            await self._set_status(manifest_id, UNSUPPORTED_IMAGE, UNSUPPORTED_ARTIFACT)
-            return {"status": UNSUPPORTED_IMAGE}
+            raise Unsupported(UNSUPPORTED_ARTIFACT)
         layers = [
             d
             for d in doc.get("layers") or []
@@ -307,13 +341,7 @@ class ScanService:
         from dockyard.scanning.apply import apply_layers
 
         inventory = apply_layers([(d, results[d]) for d in digests])
-        outcome = await self._finish(manifest_id, scan_type, inventory)
-        return {
-            "status": outcome,
-            "layers": len(digests),
-            "analyzed": analyzed,
-            "cached": len(digests) - analyzed,
-        }
+        return inventory, {"layers": len(digests), "analyzed": analyzed, "cached": len(digests) - analyzed}
 
     async def _layer_results(
         self, digests: list[str], keys: dict[str, str], diff_ids: list[str]
