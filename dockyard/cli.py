@@ -1014,4 +1014,6 @@ def gc_command(dry_run: bool, grace_hours: float, **kwargs: Any) -> None:
         )
 
     _run(settings, go)
+
+
 main.add_command(__import__("dockyard.cli_vulndb", fromlist=["vulndb"]).vulndb)  # dockyard vulndb
