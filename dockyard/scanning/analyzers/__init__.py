@@ -1,0 +1,89 @@
+"""File analyzers: each decides from a tar member's path, mode and size whether it wants the file,
+and turns its bytes into packages, OS facts or a list of OS-owned files.
+
+Analyzers only see one layer's files, never the merged filesystem: results are keyed by path and
+merged later (apply.py), which is what makes per-layer caching possible. OS packages come out
+without an ecosystem (the layer does not know which OS it belongs to); apply.py fills it in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from dockyard.scanning.model import Package
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@dataclass(slots=True)
+class FileOutput:
+    """What one file contributed: packages, OS facts (raw key/values), files owned by the OS."""
+
+    packages: list[Package] = field(default_factory=list)
+    os: dict[str, str] | None = None
+    owned: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Analyzer(Protocol):
+    name: str
+    # Files larger than this are skipped (with a note) rather than read.
+    max_size: int
+    # Whether the file is read into memory (small text files) or spooled to a temp file.
+    spool: bool
+
+    def wants(self, path: str, mode: int, size: int) -> bool:
+        """Decide from metadata alone; `path` is normalised (no leading slash)."""
+        ...
+
+    def magic_ok(self, head: bytes) -> bool:
+        """Second gate on the first bytes, so only real candidates get spooled."""
+        ...
+
+    def analyze(self, path: str, f: BinaryIO, size: int) -> FileOutput: ...
+
+
+class BaseAnalyzer:
+    """Defaults: small text files read into memory, no content gate."""
+
+    name = "base"
+    max_size = 8 * MiB
+    spool = False
+
+    def wants(self, path: str, mode: int, size: int) -> bool:  # pragma: no cover - overridden
+        return False
+
+    def magic_ok(self, head: bytes) -> bool:
+        return True
+
+    def analyze(self, path: str, f: BinaryIO, size: int) -> FileOutput:  # pragma: no cover
+        raise NotImplementedError
+
+
+def decode(data: bytes) -> str:
+    """Package databases are UTF-8 in practice; never fail a scan on a stray byte."""
+    return data.decode("utf-8", errors="replace")
+
+
+def all_analyzers() -> list[Analyzer]:
+    from dockyard.scanning.analyzers.apk import ApkAnalyzer
+    from dockyard.scanning.analyzers.binary import BinaryAnalyzer
+    from dockyard.scanning.analyzers.dpkg import DpkgAnalyzer
+    from dockyard.scanning.analyzers.java import JavaAnalyzer
+    from dockyard.scanning.analyzers.npm import NpmAnalyzer
+    from dockyard.scanning.analyzers.os_release import OsReleaseAnalyzer
+    from dockyard.scanning.analyzers.python import PythonAnalyzer
+    from dockyard.scanning.analyzers.rpm import RpmAnalyzer
+
+    return [
+        OsReleaseAnalyzer(),
+        DpkgAnalyzer(),
+        ApkAnalyzer(),
+        RpmAnalyzer(),
+        PythonAnalyzer(),
+        NpmAnalyzer(),
+        JavaAnalyzer(),
+        BinaryAnalyzer(),
+    ]

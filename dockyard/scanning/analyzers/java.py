@@ -1,0 +1,144 @@
+"""Java archives: pom.properties (every one, so shaded dependencies count), else MANIFEST.MF,
+else the file name; nested archives (BOOT-INF/lib, WEB-INF/lib) are opened recursively."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import BinaryIO
+
+from packageurl import PackageURL
+
+from dockyard.scanning.analyzers import BaseAnalyzer, FileOutput, MiB, decode
+from dockyard.scanning.model import JAR, Package
+
+ARCHIVE_SUFFIXES = (".jar", ".war", ".ear", ".par")
+NESTED_MAX = 64 * MiB  # nested archives are read into memory; bigger ones are skipped with a note
+MAX_DEPTH = 3
+FILENAME_RE = re.compile(r"^(?P<artifact>[A-Za-z][\w.\-]*?)-(?P<version>\d[\w.\-+]*)$")
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#!":
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            key, sep, value = line.partition(":")
+        if sep:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def parse_manifest(text: str) -> dict[str, str]:
+    """Main section only; lines wrapped at 72 bytes continue with a single leading space."""
+    out: dict[str, str] = {}
+    key: str | None = None
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        if not line:
+            break
+        if line.startswith(" ") and key:
+            out[key] += line[1:]
+        elif ":" in line:
+            key, _, value = line.partition(":")
+            out[key] = value.strip()
+    return out
+
+
+def maven_package(group: str | None, artifact: str, version: str, path: str) -> Package:
+    name = f"{group}:{artifact}" if group else artifact
+    purl = PackageURL(type="maven", namespace=group or None, name=artifact, version=version).to_string()
+    return Package(
+        name=name, version=version, ecosystem="Maven", package_manager=JAR, file_path=path, purl=purl
+    )
+
+
+def _usable(v: str | None) -> bool:
+    return bool(v) and "${" not in (v or "")
+
+
+def from_manifest(m: dict[str, str]) -> tuple[str | None, str, str] | None:
+    """Trivy's precedence: Implementation-* first, then Specification-*, then the OSGi bundle."""
+    bundle = m.get("Bundle-SymbolicName", "").split(";")[0].strip()
+    group = (
+        m.get("Implementation-Vendor-Id")
+        or m.get("Specification-Vendor-Id")
+        or (bundle.rsplit(".", 1)[0] if "." in bundle else bundle)
+        or None
+    )
+    artifact = m.get("Implementation-Title") or m.get("Specification-Title") or m.get("Bundle-Name")
+    version = m.get("Implementation-Version") or m.get("Specification-Version") or m.get("Bundle-Version")
+    if not artifact or not version or not _usable(version):
+        return None
+    if group and " " in group:
+        group = None
+    if " " in artifact and bundle:
+        artifact = bundle.rsplit(".", 1)[-1]
+    return group, artifact, version
+
+
+def analyze_archive(zf: zipfile.ZipFile, path: str, notes: list[str], depth: int = 0) -> list[Package]:
+    packages: list[Package] = []
+    seen: set[tuple[str, str]] = set()
+    manifest: dict[str, str] = {}
+    nested: list[zipfile.ZipInfo] = []
+    for info in zf.infolist():
+        name = info.filename
+        if info.is_dir():
+            continue
+        if name.startswith("META-INF/maven/") and name.endswith("/pom.properties"):
+            props = parse_properties(decode(zf.read(info)[: 1 * MiB]))
+            g, a, v = props.get("groupId"), props.get("artifactId"), props.get("version")
+            if g and a and v and _usable(v) and (f"{g}:{a}", v) not in seen:
+                seen.add((f"{g}:{a}", v))
+                packages.append(maven_package(g, a, v, path))
+        elif name.upper() == "META-INF/MANIFEST.MF":
+            manifest = parse_manifest(decode(zf.read(info)[: 1 * MiB]))
+        elif name.lower().endswith(ARCHIVE_SUFFIXES):
+            nested.append(info)
+    if not packages:
+        found = from_manifest(manifest)
+        if found is None:
+            stem = path.rsplit("/", 1)[-1].rsplit(":", 1)[-1].rsplit(".", 1)[0]
+            m = FILENAME_RE.match(stem)
+            found = (None, m.group("artifact"), m.group("version")) if m else None
+        if found:
+            packages.append(maven_package(*found, path))
+    for info in nested:
+        inner = f"{path}:{info.filename}"
+        if depth + 1 > MAX_DEPTH:
+            notes.append(f"{inner}: nested too deep")
+            continue
+        if info.file_size > NESTED_MAX:
+            notes.append(f"{inner}: nested archive over {NESTED_MAX} bytes skipped")
+            continue
+        try:
+            with zipfile.ZipFile(io.BytesIO(zf.read(info))) as inner_zf:
+                packages.extend(analyze_archive(inner_zf, inner, notes, depth + 1))
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            notes.append(f"{inner}: not a readable archive ({e})")
+    return packages
+
+
+class JavaAnalyzer(BaseAnalyzer):
+    name = "java"
+    max_size = 1024 * MiB
+    spool = True
+
+    def wants(self, path: str, mode: int, size: int) -> bool:
+        return path.lower().endswith(ARCHIVE_SUFFIXES) and size > 22
+
+    def magic_ok(self, head: bytes) -> bool:
+        return head.startswith(b"PK")
+
+    def analyze(self, path: str, f: BinaryIO, size: int) -> FileOutput:
+        notes: list[str] = []
+        try:
+            with zipfile.ZipFile(f) as zf:
+                packages = analyze_archive(zf, path, notes)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+            return FileOutput(notes=[f"{path}: not a readable archive ({e})"])
+        return FileOutput(packages=packages, notes=notes)

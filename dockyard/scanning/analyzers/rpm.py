@@ -1,0 +1,167 @@
+"""rpm: the sqlite rpmdb (RHEL 9 family, Fedora, Amazon Linux 2023): table Packages(hnum, blob),
+each blob an RPM header without its lead. Berkeley DB and NDB databases are not read yet (noted)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import struct
+import tempfile
+from typing import BinaryIO
+
+from dockyard.scanning.analyzers import BaseAnalyzer, FileOutput, MiB
+from dockyard.scanning.model import OS, Package
+
+SQLITE_PATHS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite", "usr/share/rpm/rpmdb.sqlite")
+LEGACY_PATHS = (
+    "var/lib/rpm/Packages",
+    "var/lib/rpm/Packages.db",
+    "usr/lib/sysimage/rpm/Packages",
+    "usr/lib/sysimage/rpm/Packages.db",
+)
+
+TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH = 1000, 1001, 1002, 1003
+TAG_LICENSE, TAG_ARCH, TAG_SOURCERPM = 1014, 1022, 1044
+TAG_DIRINDEXES, TAG_BASENAMES, TAG_DIRNAMES = 1116, 1117, 1118
+
+T_INT16, T_INT32, T_STRING, T_BIN, T_STRING_ARRAY, T_I18NSTRING = 3, 4, 6, 7, 8, 9
+
+
+class HeaderError(ValueError):
+    pass
+
+
+def parse_header(blob: bytes) -> dict[int, object]:
+    """Index entries (tag, type, offset, count; big-endian) over a data store. Only the types
+    needed here are decoded: strings, string arrays and 16/32-bit integer arrays."""
+    if len(blob) < 8:
+        raise HeaderError("short header")
+    il, dl = struct.unpack_from(">II", blob, 0)
+    start = 8 + 16 * il
+    if il > 100_000 or start + dl > len(blob):
+        raise HeaderError("header sizes exceed blob")
+    store = blob[start : start + dl]
+    out: dict[int, object] = {}
+    for i in range(il):
+        tag, typ, off, count = struct.unpack_from(">iIiI", blob, 8 + 16 * i)
+        if off < 0 or off > dl:
+            continue
+        if typ in (T_STRING, T_I18NSTRING):
+            end = store.find(b"\x00", off)
+            out[tag] = store[off : end if end >= 0 else dl].decode("utf-8", "replace")
+        elif typ == T_STRING_ARRAY:
+            items, pos = [], off
+            for _ in range(count):
+                end = store.find(b"\x00", pos)
+                if end < 0:
+                    break
+                items.append(store[pos:end].decode("utf-8", "replace"))
+                pos = end + 1
+            out[tag] = items
+        elif typ == T_INT32:
+            out[tag] = list(struct.unpack_from(f">{count}i", store, off)) if off + 4 * count <= dl else []
+        elif typ == T_INT16:
+            out[tag] = list(struct.unpack_from(f">{count}h", store, off)) if off + 2 * count <= dl else []
+    return out
+
+
+def _str(h: dict[int, object], tag: int) -> str | None:
+    v = h.get(tag)
+    return v if isinstance(v, str) and v else None
+
+
+def _int(h: dict[int, object], tag: int) -> int | None:
+    v = h.get(tag)
+    return v[0] if isinstance(v, list) and v and isinstance(v[0], int) else None
+
+
+def evr(epoch: int | None, version: str, release: str | None) -> str:
+    """The form OSV's RPM ecosystems use: `[epoch:]version-release`, epoch only when non-zero."""
+    out = f"{version}-{release}" if release else version
+    return f"{epoch}:{out}" if epoch else out
+
+
+def split_source_rpm(srpm: str) -> tuple[str, str, str] | None:
+    """`openssl-3.0.7-24.el9.src.rpm` -> (openssl, 3.0.7, 24.el9)."""
+    base = srpm.removesuffix(".rpm").removesuffix(".src").removesuffix(".nosrc")
+    parts = base.rsplit("-", 2)
+    if len(parts) != 3 or not all(parts):
+        return None
+    return parts[0], parts[1], parts[2]
+
+
+def header_files(h: dict[int, object]) -> list[str]:
+    dirs, bases, idx = h.get(TAG_DIRNAMES), h.get(TAG_BASENAMES), h.get(TAG_DIRINDEXES)
+    if not (isinstance(dirs, list) and isinstance(bases, list) and isinstance(idx, list)):
+        return []
+    out = []
+    for base, i in zip(bases, idx, strict=False):
+        if isinstance(i, int) and 0 <= i < len(dirs):
+            out.append(f"{dirs[i]}{base}".lstrip("/"))
+    return out
+
+
+def package_from_header(h: dict[int, object], path: str) -> Package | None:
+    name, version = _str(h, TAG_NAME), _str(h, TAG_VERSION)
+    if not name or not version or name == "gpg-pubkey":
+        return None
+    epoch, release = _int(h, TAG_EPOCH), _str(h, TAG_RELEASE)
+    src_name, src_version = name, evr(epoch, version, release)
+    srpm = _str(h, TAG_SOURCERPM)
+    if srpm and (parts := split_source_rpm(srpm)):
+        src_name, src_version = parts[0], evr(epoch, parts[1], parts[2])
+    return Package(
+        name=name,
+        version=evr(epoch, version, release),
+        ecosystem=None,
+        package_manager=OS,
+        file_path=path,
+        source_name=src_name,
+        source_version=src_version,
+        arch=_str(h, TAG_ARCH),
+        license=_str(h, TAG_LICENSE),
+    )
+
+
+def read_sqlite(db_path: str, path: str) -> tuple[list[Package], list[str]]:
+    packages: list[Package] = []
+    owned: list[str] = []
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro&immutable=1", uri=True)
+    try:
+        for (blob,) in conn.execute("SELECT blob FROM Packages ORDER BY hnum"):
+            try:
+                h = parse_header(bytes(blob))
+            except (HeaderError, struct.error):
+                continue
+            if (p := package_from_header(h, path)) is not None:
+                packages.append(p)
+                owned.extend(header_files(h))
+    finally:
+        conn.close()
+    return packages, owned
+
+
+class RpmAnalyzer(BaseAnalyzer):
+    name = "rpm"
+    max_size = 512 * MiB
+    spool = True
+
+    def wants(self, path: str, mode: int, size: int) -> bool:
+        return path in SQLITE_PATHS or path in LEGACY_PATHS
+
+    def analyze(self, path: str, f: BinaryIO, size: int) -> FileOutput:
+        if path in LEGACY_PATHS:
+            return FileOutput(notes=[f"{path}: Berkeley DB / NDB rpm databases are not supported yet"])
+        # sqlite needs a real file; the spool may still be in memory.
+        fd, tmp = tempfile.mkstemp(suffix=".sqlite")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                f.seek(0)
+                shutil.copyfileobj(f, out, 1 * MiB)
+            packages, owned = read_sqlite(tmp, path)
+        except sqlite3.DatabaseError as e:
+            return FileOutput(notes=[f"{path}: unreadable rpmdb ({e})"])
+        finally:
+            os.unlink(tmp)
+        return FileOutput(packages=packages, owned=owned)
