@@ -1017,3 +1017,5 @@ def gc_command(dry_run: bool, grace_hours: float, **kwargs: Any) -> None:
 
 
 main.add_command(__import__("dockyard.cli_vulndb", fromlist=["vulndb"]).vulndb)  # dockyard vulndb
+main.add_command(__import__("dockyard.cli_scan", fromlist=["scan"]).scan)  # dockyard scan
+main.add_command(__import__("dockyard.cli_scan", fromlist=["sbom"]).sbom)  # dockyard sbom
