@@ -70,7 +70,7 @@ class Package:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Package:
-        return cls(**data)
+        return cls(**{"ecosystem": None, **data})  # to_json() leaves out a None ecosystem
 
 
 @dataclass(slots=True)
