@@ -470,7 +470,9 @@ def elf64(sections: Sequence[tuple[str, bytes]], *, load_writable: bool = True) 
     data += shstr
     data += b"\x00" * ((-(offset + len(data))) % 8)
     shoff = offset + len(data)
-    seg_size = shstr_off - offset
+    # The segment starts at the (16-aligned) first section, as Go's data segments do.
+    seg_start = blobs[0][1] if blobs else offset
+    seg_size = shstr_off - seg_start
     shnum = len(sections) + 2
     header = (
         b"\x7fELF"
@@ -495,7 +497,7 @@ def elf64(sections: Sequence[tuple[str, bytes]], *, load_writable: bool = True) 
     )
     flags = 0x4 | (0x2 if load_writable else 0x1)  # PF_R | PF_W (data) or PF_X
     phdr = struct.pack(
-        "<IIQQQQQQ", 1, flags, offset, base + offset, base + offset, seg_size, seg_size, 0x1000
+        "<IIQQQQQQ", 1, flags, seg_start, base + seg_start, base + seg_start, seg_size, seg_size, 0x1000
     )
     shdrs = bytearray(b"\x00" * shsize)
     for name, off, content in blobs:

@@ -34,6 +34,7 @@ ANALYZER_VERSION = 1
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 READ_CHUNK = 1 * MiB
+TAR_BUFFER = 256 * 1024  # tarfile skips unwanted members in reads of this size
 SPOOL_IN_MEMORY = 4 * MiB  # spooled candidates bigger than this go to a temp file
 HARDLINK_CACHE = 1 * MiB  # small analyzed files kept per layer so hardlinks to them resolve
 QUEUE_CHUNKS = 8  # analyze_blob: chunks in flight between the event loop and the worker
@@ -297,7 +298,7 @@ def analyze_layer(
         first = _read_exact(hashing, 1)
         if first:
             stream = io.BufferedReader(_Prefixed(first, hashing), READ_CHUNK)
-            with tarfile.open(fileobj=stream, mode="r|") as tar:
+            with tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFFER) as tar:
                 for info in tar:
                     walker.member(tar, info)
             hashing.drain()  # tar padding after the end-of-archive blocks is part of diff_id
