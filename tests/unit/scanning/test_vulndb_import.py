@@ -293,7 +293,7 @@ def test_matching_while_an_import_runs(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(importer, "BATCH", 2)
     many = {
         f"GHSA-{i:04d}.json": record(id=f"GHSA-test-{i:04d}", aliases=[f"CVE-2099-{i:04d}"])
-        for i in range(60)
+        for i in range(30)
     }
     archive = make_zip(tmp_path / "many.zip", many)
 
