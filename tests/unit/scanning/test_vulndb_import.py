@@ -432,3 +432,24 @@ def test_alpine_secdb_import(tmp_path: Path) -> None:
         assert len(await v.match(apk("3.0.1-r0", "v3.16"))) == 5
 
     run(tmp_path, go)
+
+
+# ----------------------------------------------------------------------------- command line
+def test_cli_import_and_info(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dockyard.cli import main
+
+    archive = fixture_zip(tmp_path / "all.zip")
+    data = ["--data-dir", str(tmp_path / "data")]
+    runner = CliRunner()
+    result = runner.invoke(main, ["vulndb", "import", *data, str(archive)])
+    assert result.exit_code == 0, result.output
+    assert f"added {len(ALL)}, updated 0, unchanged 0, withdrawn 0, skipped 0" in result.stdout
+    assert "records read" in result.stderr
+    result = runner.invoke(main, ["vulndb", "import", "-q", *data, "--format", "alpine-secdb", str(URLLIB3)])
+    assert result.exit_code != 0 and "not an Alpine secdb file" in result.output
+    result = runner.invoke(main, ["vulndb", "info", *data])
+    assert result.exit_code == 0, result.output
+    assert f"advisories: {len(ALL)}" in result.stdout
+    assert "Debian:12" in result.stdout and "osv:PyPI" in result.stdout
