@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from cvss import CVSS2, CVSS3, CVSS4
@@ -45,6 +46,7 @@ GHSA_SEVERITY = {
 }
 
 
+@lru_cache(maxsize=16384)
 def score_vector(kind: str, vector: str, source: str | None = None) -> Cvss | None:
     """Score an OSV severity entry (type CVSS_V2/CVSS_V3/CVSS_V4); None when it doesn't parse."""
     try:

@@ -125,7 +125,13 @@ def sort_key(ecosystem_or_range_type: str, version: str) -> Any:
 
 def compare(ecosystem_or_range_type: str, a: str, b: str) -> int:
     """-1, 0 or 1 as a orders before, equal to or after b in the given ecosystem or range type."""
-    scheme = scheme_for(ecosystem_or_range_type)
+    return _compare(scheme_for(ecosystem_or_range_type), a, b)
+
+
+@lru_cache(maxsize=262144)
+def _compare(scheme: str, a: str, b: str) -> int:
+    # Cached: a rescan compares the same installed versions with the same fixed versions again,
+    # and univers' dpkg comparison is pure Python.
     va, vb = _parse(scheme, a), _parse(scheme, b)
     try:
         return -1 if va < vb else (1 if va > vb else 0)
