@@ -397,3 +397,61 @@ def test_ecosystem_filter_and_unadvised_packages(db_url: str) -> None:
 def test_findings_round_trip_json(db_url: str) -> None:
     for f in match(db_url, [deb("libssl3", "3.0.11-1~deb12u1", "openssl"), py("urllib3", "2.0.5")], DEBIAN):
         assert Finding.from_json(f.to_json()) == f
+
+
+def test_multi_cve_dsa_expands_and_groups_with_per_cve_records() -> None:
+    rng = [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.2-3+deb12u1"}]}]
+    dsa = Advisory("DSA-9999-1", upstream=["CVE-2024-1111", "CVE-2024-2222"], summary="foo - security update")
+    per_cve = Advisory(
+        "DEBIAN-CVE-2024-1111",
+        upstream=["CVE-2024-1111"],
+        details="the tracker's description",
+        severity=[{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:H/PR:H/UI:N/S:U/C:H/I:H/A:N"}],
+    )
+    entries = [
+        Affected(dsa.id, "Debian:12", "foo", ranges=rng),
+        Affected(per_cve.id, "Debian:12", "foo", ranges=rng, ecosystem_specific={"urgency": "low"}),
+    ]
+    advisories = {a.id: a for a in (dsa, per_cve)}
+    binaries = [
+        Package(b, "1.2-3", "Debian:12", OS, "var/lib/dpkg/status", source_name="foo")
+        for b in ("foo", "libfoo1")
+    ]
+    found = {
+        (f.vulnerability_id, f.package.name): f
+        for p in binaries
+        for f in match_package(p, entries, advisories)
+    }
+    assert set(found) == {(c, b) for c in ("CVE-2024-1111", "CVE-2024-2222") for b in ("foo", "libfoo1")}
+    one, two = found["CVE-2024-1111", "foo"], found["CVE-2024-2222", "foo"]
+    assert one.advisory_ids == ("DEBIAN-CVE-2024-1111", "DSA-9999-1")
+    assert (one.severity, one.vendor_severity, one.description) == ("LOW", "low", "the tracker's description")
+    assert [c.base_score for c in one.cvss] == [5.9]
+    assert two.advisory_ids == ("DSA-9999-1",)
+    assert (two.severity, two.description, two.source) == ("UNDEFINED", "foo - security update", "DEBIAN_CVE")
+    assert {f.fixed_version for f in found.values()} == {"1.2-3+deb12u1"}
+    assert "CVE-2024-2222" in one.related  # the DSA's other CVE is kept as related
+
+
+def test_records_without_cve_keep_their_id_and_aliases_group() -> None:
+    rng = [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0"}]}]
+    ghsa = Advisory(
+        "GHSA-aaaa-bbbb-cccc",
+        aliases=["CVE-2024-3333", "PYSEC-2024-1"],
+        database_specific={"severity": "LOW"},
+        references=[{"type": "WEB", "url": "https://example.invalid/ghsa"}],
+    )
+    pysec = Advisory("PYSEC-2024-1", aliases=["GHSA-aaaa-bbbb-cccc", "CVE-2024-3333"])
+    lone = Advisory("GHSA-dddd-eeee-ffff", summary="no CVE assigned")
+    entries = [Affected(a.id, "PyPI", "thing", ranges=rng) for a in (pysec, ghsa, lone)]
+    pkg = Package("Thing", "1.0", "PyPI", PYTHONPKG, "site-packages/thing")
+    found = {
+        f.vulnerability_id: f for f in match_package(pkg, entries, {a.id: a for a in (ghsa, pysec, lone)})
+    }
+    assert set(found) == {"CVE-2024-3333", "GHSA-dddd-eeee-ffff"}
+    cve = found["CVE-2024-3333"]
+    assert cve.advisory_ids == ("GHSA-aaaa-bbbb-cccc", "PYSEC-2024-1")  # GHSA first (it has severity)
+    assert (cve.severity, cve.source, cve.uri) == ("LOW", "GITHUB", "https://example.invalid/ghsa")
+    lone_f = found["GHSA-dddd-eeee-ffff"]
+    assert (lone_f.severity, lone_f.uri) == ("UNDEFINED", "https://osv.dev/vulnerability/GHSA-dddd-eeee-ffff")
+    assert lone_f.fixed_version == "2.0"
