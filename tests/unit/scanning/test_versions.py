@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -200,3 +201,66 @@ def test_name_normalisation() -> None:
         normalize_name("Maven", "org.apache.logging.log4j:log4j-core")
         == "org.apache.logging.log4j:log4j-core"
     )
+
+
+# Maven: the ComparableVersion class of maven-artifact is the oracle (univers implements Maven
+# 3.2.5's rules; newer Maven differs only for "release"/"ga"/"final" qualifiers, left out here).
+MAVEN_VERSIONS = [
+    "1",
+    "1.0",
+    "1.0.1",
+    "1.0-SNAPSHOT",
+    "1.0-alpha-1",
+    "1.0-alpha1",
+    "1.0-beta-2",
+    "1.0-rc1",
+    "1.0-cr2",
+    "1.0-sp1",
+    "1.0-1",
+    "1.0.0.1",
+    "1.0a",
+    "1.0-xyz",
+    "2.0-beta9",
+    "2.3",
+    "2.3.1",
+    "2.4",
+    "2.12.2",
+    "2.13.0",
+    "2.14.1",
+    "2.15.0-rc1",
+    "2.15.0",
+    "2.17.1",
+    "1.2.3-20230101.120000-1",
+]
+
+
+def _maven_jar() -> str | None:
+    candidates = [
+        Path.home() / ".m2/repository/org/apache/maven/maven-artifact/3.2.5/maven-artifact-3.2.5.jar",
+        Path("/usr/share/java/maven-artifact-3.x.jar"),
+    ]
+    return next((str(p) for p in candidates if p.is_file()), None)
+
+
+@pytest.mark.skipif(
+    shutil.which("java") is None or _maven_jar() is None, reason="java/maven-artifact not here"
+)
+def test_maven_ordering_matches_comparable_version() -> None:
+    pairs = list(itertools.combinations(MAVEN_VERSIONS, 2))
+    args = [v for pair in pairs for v in pair]
+    out = subprocess.run(
+        ["java", "-cp", str(_maven_jar()), "org.apache.maven.artifact.versioning.ComparableVersion", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    # Lines "   A < B" compare argument i with i+1; the pairs are at even i.
+    verdicts = [line.split()[1] for line in out.splitlines() if line.startswith("   ")]
+    assert len(verdicts) == len(args) - 1
+    wrong = []
+    for k, (a, b) in enumerate(pairs):
+        expected = {"<": -1, "==": 0, ">": 1}[verdicts[2 * k]]
+        if compare("Maven", a, b) != expected:
+            wrong.append((a, b, expected))
+    assert not wrong, f"{len(wrong)} of {len(pairs)} pairs differ from Maven: {wrong[:10]}"
