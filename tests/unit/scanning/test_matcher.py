@@ -455,3 +455,24 @@ def test_records_without_cve_keep_their_id_and_aliases_group() -> None:
     lone_f = found["GHSA-dddd-eeee-ffff"]
     assert (lone_f.severity, lone_f.uri) == ("UNDEFINED", "https://osv.dev/vulnerability/GHSA-dddd-eeee-ffff")
     assert lone_f.fixed_version == "2.0"
+
+
+def test_trivy_golden_regressions(db_url: str) -> None:
+    """Cases from Trivy's integration goldens (debian-stretch, debian-buster, alpine-39)."""
+    stretch = [
+        Package(b, "1.43.4-2", "Debian:9", OS, "var/lib/dpkg/status", source_name="e2fsprogs")
+        for b in ("e2fsprogs", "e2fslibs", "libcomerr2", "libss2")
+    ]
+    found = match(db_url, stretch)
+    assert ids(found) == {("CVE-2019-5094", b.name) for b in stretch}  # one finding per binary
+    assert {(f.fixed_version, f.advisory_ids) for f in found} == {("1.43.4-2+deb9u1", ("DSA-4535-1",))}
+
+    buster = Package("libidn2-0", "2.0.5-1", "Debian:10", OS, "var/lib/dpkg/status", source_name="libidn2")
+    [f] = match(db_url, [buster])
+    assert (f.vulnerability_id, f.fixed_version) == ("CVE-2019-18224", "2.0.5-1+deb10u1")
+    fixed = Package("libidn2-0", "2.0.5-1+deb10u1", "Debian:10", OS, "s", source_name="libidn2")
+    assert match(db_url, [fixed]) == []
+
+    musl = Package("musl", "1.1.20-r4", "Alpine:v3.9", OS, "lib/apk/db/installed", source_name="musl")
+    [f] = match(db_url, [musl])
+    assert (f.vulnerability_id, f.fixed_version, f.severity) == ("CVE-2019-14697", "1.1.20-r5", "CRITICAL")
