@@ -12,7 +12,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -384,18 +384,51 @@ def repo_create(name: str, tag_mutability: str, **kwargs: Any) -> None:
 
 @repo.command("list")
 @storage_options
-def repo_list(**kwargs: Any) -> None:
-    """List the repositories of the account."""
-    from dockyard.app import running
+@click.option(
+    "--public-host",
+    envvar="DOCKYARD_PUBLIC_HOST",
+    help="host[:port] clients reach the server at, for the URIs shown (default: localhost:5000).",
+)
+@click.option(
+    "--uri-style",
+    type=click.Choice(["host", "aws"]),
+    default="host",
+    envvar="DOCKYARD_URI_STYLE",
+    show_default=True,
+    help="URI form, as `dockyard serve --uri-style`.",
+)
+@click.option("--bytes", "exact", is_flag=True, help="Exact byte counts instead of KiB/MiB/GiB.")
+def repo_list(exact: bool, **kwargs: Any) -> None:
+    """List the repositories of the account: what DescribeRepositories shows (name, URI,
+    creation time, tag mutability, scan on push) and the storage each uses (the bytes of
+    the blobs it holds, and the part no other repository shares)."""
+    from dockyard import addresses
+    from dockyard.core.usage import human_size, repository_usage
 
     settings = _settings(**kwargs)
+    request_host = settings.public_host or "localhost:5000"
 
-    async def go() -> None:
-        async with running(settings) as app:
-            for r in await app.registry.repositories.list(settings.account_id):
-                click.echo(r.name)
+    async def go(app: Any) -> None:
+        async with app.registry.db.read() as conn:
+            rows = await repository_usage(conn, settings.account_id)
+        size = str if exact else human_size
+        table = [("REPOSITORY", "URI", "CREATED", "MUTABILITY", "SCAN-ON-PUSH", "IMAGES", "BYTES", "UNIQUE")]
+        table += [
+            (
+                u.repository,
+                addresses.repository_uri(settings, settings.account_id, u.repository, request_host),
+                u.created_at.strftime("%Y-%m-%dT%H:%M:%SZ") if u.created_at else "-",
+                u.tag_mutability,
+                "yes" if u.scan_on_push else "no",
+                str(u.images),
+                size(u.bytes),
+                size(u.unique_bytes),
+            )
+            for u in rows
+        ]
+        _echo_table(table, right_from=5)
 
-    asyncio.run(go())
+    _run(settings, go)
 
 
 @repo.command("delete")
@@ -442,14 +475,20 @@ def repo_usage(name: str | None, exact: bool, **kwargs: Any) -> None:
         table += [
             (u.repository, str(u.images), str(u.blobs), size(u.bytes), size(u.unique_bytes)) for u in rows
         ]
-        widths = [max(len(row[i]) for row in table) for i in range(5)]
-        for row in table:
-            cells = [row[0].ljust(widths[0])] + [
-                cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)
-            ]
-            click.echo("  ".join(cells).rstrip())
+        _echo_table(table, right_from=1)
 
     _run(settings, go)
+
+
+def _echo_table(table: Sequence[Sequence[str]], right_from: int) -> None:
+    """Columns separated by two spaces; those from ``right_from`` on (numbers) aligned right."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        cells = [
+            cell.rjust(w) if i >= right_from else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        click.echo("  ".join(cells).rstrip())
 
 
 @main.command()

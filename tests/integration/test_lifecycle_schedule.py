@@ -114,6 +114,13 @@ def test_repo_usage(shifted: Registry) -> None:
         assert r.status_code == 201, r.text
     out = shifted.cli("repo", "usage", first, "--bytes").stdout.splitlines()
     assert len(out) == 2 and out[1].split() == [first, "2", "4", str(sizes[first]), str(sizes[first] - size)]
+    # `repo list` shows the same sizes next to what DescribeRepositories shows.
+    listed = {
+        line.split()[0]: line.split()[1:]
+        for line in shifted.cli("repo", "list", "--bytes").stdout.splitlines()[1:]
+    }
+    assert listed[first][1:] and listed[first][0].endswith(f"/{first}")
+    assert listed[first][2:] == ["MUTABLE", "no", "2", str(sizes[first]), str(sizes[first] - size)]
     human = shifted.cli("repo", "usage", empty).stdout.splitlines()
     assert human[0].split() == ["REPOSITORY", "IMAGES", "BLOBS", "BYTES", "UNIQUE", "BYTES"]
     assert human[1].split()[:3] == [empty, "0", "1"] and human[1].endswith("0 B")
