@@ -582,3 +582,120 @@ def all_images() -> dict[str, TestImage]:
         "java": java_image(),
         "scratch": scratch_image(),
     }
+
+
+# ---------------------------------------------------------------------------------------- RPM
+RPM_STRING, RPM_INT32, RPM_STRING_ARRAY = 6, 4, 8
+
+
+def rpm_header(tags: dict[int, tuple[int, object]]) -> bytes:
+    """An RPM header blob as rpmdb.sqlite stores it: (il, dl), il 16-byte index entries
+    (tag, type, offset, count; big-endian), then the data store. INT32 data is 4-aligned."""
+    index, store = b"", b""
+    for tag, (typ, value) in sorted(tags.items()):
+        if typ == RPM_INT32:
+            store += b"\x00" * (-len(store) % 4)
+            ints = value if isinstance(value, list) else [value]
+            off, data, count = len(store), struct.pack(f">{len(ints)}i", *ints), len(ints)
+        elif typ == RPM_STRING_ARRAY:
+            strs = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+            off, data, count = len(store), b"".join(v.encode() + b"\x00" for v in strs), len(strs)
+        else:
+            off, data, count = len(store), str(value).encode() + b"\x00", 1
+        store += data
+        index += struct.pack(">iIiI", tag, typ, off, count)
+    return struct.pack(">II", len(tags), len(store)) + index + store
+
+
+def rpm_package(
+    name: str, version: str, release: str, *, epoch: int | None = None, arch: str = "x86_64",
+    source_rpm: str | None = None, license_: str = "MIT", files: Sequence[str] = (),
+) -> bytes:  # fmt: skip
+    tags: dict[int, tuple[int, object]] = {
+        1000: (RPM_STRING, name),
+        1001: (RPM_STRING, version),
+        1002: (RPM_STRING, release),
+        1004: (RPM_STRING, f"{name} test package"),
+        1014: (RPM_STRING, license_),
+        1022: (RPM_STRING, arch),
+        1044: (RPM_STRING, source_rpm or f"{name}-{version}-{release}.src.rpm"),
+    }
+    if epoch is not None:
+        tags[1003] = (RPM_INT32, epoch)
+    if files:
+        dirs = sorted({f.rsplit("/", 1)[0] + "/" for f in files})
+        tags[1116] = (RPM_INT32, [dirs.index(f.rsplit("/", 1)[0] + "/") for f in files])
+        tags[1117] = (RPM_STRING_ARRAY, [f.rsplit("/", 1)[1] for f in files])
+        tags[1118] = (RPM_STRING_ARRAY, dirs)
+    return rpm_header(tags)
+
+
+def rpmdb_sqlite(headers: Sequence[bytes]) -> bytes:
+    """The bytes of an rpm >= 4.16 sqlite database holding these headers."""
+    import sqlite3
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rpmdb.sqlite"
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)")
+        conn.executemany("INSERT INTO Packages (blob) VALUES (?)", [(h,) for h in headers])
+        conn.commit()
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.close()
+        return path.read_bytes()
+
+
+def rocky9_image(compression: str = "gzip") -> TestImage:
+    """Rocky Linux 9.3 with an sqlite rpmdb: openssl-libs (epoch 1), glibc, bash, a gpg-pubkey."""
+    headers = [
+        rpm_package("glibc", "2.34", "83.el9_3.7", files=["/usr/lib64/libc.so.6"], license_="LGPLv2+"),
+        rpm_package(
+            "openssl-libs", "3.0.7", "24.el9", epoch=1, source_rpm="openssl-3.0.7-24.el9.src.rpm",
+            files=["/usr/lib64/libssl.so.3", "/usr/lib64/libcrypto.so.3"], license_="ASL 2.0",
+        ),
+        rpm_package("bash", "5.1.8", "6.el9_1", files=["/usr/bin/bash"], license_="GPLv3+"),
+        rpm_header({1000: (RPM_STRING, "gpg-pubkey"), 1001: (RPM_STRING, "350d275d"),
+                    1002: (RPM_STRING, "6279464b")}),
+    ]  # fmt: skip
+    base = [
+        file(
+            "etc/os-release",
+            'NAME="Rocky Linux"\nVERSION="9.3 (Blue Onyx)"\nID="rocky"\nID_LIKE="rhel centos fedora"\n'
+            'VERSION_ID="9.3"\nPLATFORM_ID="platform:el9"\nPRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"\n',
+        ),
+        file("etc/rocky-release", "Rocky Linux release 9.3 (Blue Onyx)\n"),
+        symlink("etc/redhat-release", "rocky-release"),
+        file("var/lib/rpm/rpmdb.sqlite", rpmdb_sqlite(headers)),
+    ]
+    return make_image("rocky9", [base], compression)
+
+
+def distroless_image(compression: str = "gzip") -> TestImage:
+    """gcr.io/distroless/base-debian12-like: dpkg status.d (one file per package, plus md5sums)
+    and a Go binary on top."""
+
+    def para(name: str, version: str, source: str | None = None, arch: str = "amd64") -> str:
+        return dpkg_paragraph(name, version, source=source, arch=arch).replace(
+            "Status: install ok installed\n", ""
+        )
+
+    base = [
+        file("usr/lib/os-release", DEBIAN_OS_RELEASE),
+        symlink("etc/os-release", "../usr/lib/os-release"),
+        file("etc/debian_version", "12.4\n"),
+        file("var/lib/dpkg/status.d/base-files", para("base-files", "12.4+deb12u4", arch="amd64")),
+        file("var/lib/dpkg/status.d/libssl3", para("libssl3", "3.0.11-1~deb12u2", "openssl")),
+        file(
+            "var/lib/dpkg/status.d/libssl3.md5sums", "d41d8cd98f00b204e9800998ecf8427e  usr/lib/libssl.so.3\n"
+        ),
+        file("var/lib/dpkg/status.d/tzdata", para("tzdata", "2024a-0+deb12u1", arch="all")),
+        file("var/lib/dpkg/status.d/libc6", para("libc6", "2.36-9+deb12u4+b1", "glibc (2.36-9+deb12u4)")),
+    ]
+    app = [file("app/server", go_elf("go1.22.1 X:loopvar", GO_MODINFO), 0o755)]
+    return make_image("distroless", [base, app], compression)
+
+
+def more_images() -> dict[str, TestImage]:
+    """Images beyond the stable `all_images()` set (RPM, distroless)."""
+    return {"rocky9": rocky9_image(), "distroless": distroless_image("zstd")}

@@ -191,13 +191,26 @@ def _os_package(p: Package, os: OsInfo | None, digest: str) -> Package:
         qualifiers["arch"] = p.arch
     if os:
         qualifiers["distro"] = f"{os.id}-{os.version_id}" if os.version_id else os.id
-    if p.source_name and p.source_name != p.name:
-        qualifiers["upstream"] = p.source_name
+    kind = _os_pkg_type(p.file_path)
+    version = p.version
+    if kind == "rpm" and ":" in version:
+        # purl spec: rpm versions are version-release, the epoch goes into a qualifier.
+        epoch, version = version.split(":", 1)
+        qualifiers["epoch"] = epoch
+    # `upstream` as syft writes it: the source RPM file name; for deb/apk the source package,
+    # with `@version` when a binNMU made the binary version differ.
+    if kind == "rpm" and p.source_name and p.source_version:
+        qualifiers["upstream"] = f"{p.source_name}-{p.source_version.split(':', 1)[-1]}.src.rpm"
+    elif p.source_name and p.source_name != p.name:
+        upstream = p.source_name
+        if p.source_version and p.source_version != p.version:
+            upstream += f"@{p.source_version}"
+        qualifiers["upstream"] = upstream
     purl = PackageURL(
-        type=_os_pkg_type(p.file_path),
+        type=kind,
         namespace=os.id if os else None,
         name=p.name,
-        version=p.version,
+        version=version,
         qualifiers=qualifiers or None,
     ).to_string()
     return dataclasses.replace(p, ecosystem=os.ecosystem if os else None, layer_digest=digest, purl=purl)

@@ -36,7 +36,11 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 READ_CHUNK = 1 * MiB
 TAR_BUFFER = 256 * 1024  # tarfile skips unwanted members in reads of this size
 SPOOL_IN_MEMORY = 4 * MiB  # spooled candidates bigger than this go to a temp file
-HARDLINK_CACHE = 1 * MiB  # small analyzed files kept per layer so hardlinks to them resolve
+# Small text files analyzers read are kept for the rest of the layer so hardlinks to them resolve
+# (package managers hardlink identical package.json/METADATA files); bounded per file and in total.
+HARDLINK_FILE_MAX = 256 * 1024
+HARDLINK_TOTAL_MAX = 16 * MiB
+MAX_NOTES = 200
 QUEUE_CHUNKS = 8  # analyze_blob: chunks in flight between the event loop and the worker
 SKIP_ROOTS = ("proc/", "sys/", "dev/")
 OPAQUE = ".wh..wh..opq"
@@ -189,6 +193,7 @@ class _Walker:
         self.opaque: set[str] = set()
         self.outputs: dict[str, FileOutput] = {}
         self.small: dict[str, bytes] = {}  # for hardlinks
+        self.small_bytes = 0
 
     def member(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
         path = normalize(info.name)
@@ -222,7 +227,7 @@ class _Walker:
             return
         cap = max(a.max_size for a in wanted)
         if size > cap:
-            self.result.notes.append(f"{path}: {size} bytes, over the {cap}-byte limit; skipped")
+            self.note(f"{path}: {size} bytes, over the {cap}-byte limit; skipped")
             return
         spool: IO[bytes]
         if any(a.spool for a in wanted):
@@ -232,9 +237,14 @@ class _Walker:
         with spool:
             spool.write(head)
             shutil.copyfileobj(stream, spool, READ_CHUNK)
-            if size <= HARDLINK_CACHE:
+            if (
+                not any(a.spool for a in wanted)
+                and size <= HARDLINK_FILE_MAX
+                and self.small_bytes + size <= HARDLINK_TOTAL_MAX
+            ):
                 spool.seek(0)
                 self.small[path] = spool.read()
+                self.small_bytes += size
             self.run(path, size, wanted, spool)
 
     def run(self, path: str, size: int, wanted: list[Analyzer], f: IO[bytes]) -> None:
@@ -246,7 +256,7 @@ class _Walker:
             try:
                 out = analyzer.analyze(path, f, size)  # type: ignore[arg-type]
             except Exception as e:
-                self.result.notes.append(f"{path}: {analyzer.name} failed ({type(e).__name__}: {e})")
+                self.note(f"{path}: {analyzer.name} failed ({type(e).__name__}: {e})")
                 continue
             merged.packages.extend(out.packages)
             merged.notes.extend(out.notes)
@@ -256,6 +266,10 @@ class _Walker:
                 merged.owned = [*(merged.owned or []), *out.owned]
         self.outputs[path] = merged  # a later copy of the same path in this layer wins
 
+    def note(self, text: str) -> None:
+        if len(self.result.notes) < MAX_NOTES:
+            self.result.notes.append(text)
+
     def hardlink(self, path: str, info: tarfile.TarInfo) -> None:
         target = normalize(info.linkname)
         wanted = [a for a in self.analyzers if a.wants(path, info.mode, info.size or 0)]
@@ -263,7 +277,7 @@ class _Walker:
             return
         data = self.small.get(target)
         if data is None:
-            self.result.notes.append(f"{path}: hardlink to {target}, content not kept; skipped")
+            self.note(f"{path}: hardlink to {target}, content not kept; skipped")
             return
         self.analyze(path, len(data), info.mode, wanted, io.BytesIO(data))
 
@@ -280,7 +294,8 @@ class _Walker:
                 r.os_info[path] = out.os
             if out.owned:
                 r.owned_files[path] = out.owned
-            r.notes.extend(out.notes)
+            for text in out.notes:
+                self.note(text)
         return r
 
 

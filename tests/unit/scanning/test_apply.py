@@ -24,12 +24,14 @@ from tests.scanning_images import (  # noqa: E402
     alpine319_image,
     build_layer,
     debian12_image,
+    distroless_image,
     file,
     go_binary_image,
     go_elf,
     java_image,
     metadata,
     opaque,
+    rocky9_image,
     scratch_image,
     whiteout,
 )
@@ -111,6 +113,44 @@ def test_go_java_and_scratch_images() -> None:
         ("org.apache.logging.log4j:log4j-core", "2.14.1", "Maven", JAR)
     ]
     assert inventory(scratch_image()) == Inventory(os=None, packages=[])
+
+
+def test_rocky9_rpm_image() -> None:
+    inv = inventory(rocky9_image())
+    assert inv.os is not None and (inv.os.id, inv.os.version_id, inv.os.ecosystem) == (
+        "rocky",
+        "9.3",
+        "Rocky Linux:9",
+    )
+    got = {(p.name, p.version, p.ecosystem, p.source_name, p.source_version, p.arch) for p in inv.packages}
+    assert got == {
+        ("glibc", "2.34-83.el9_3.7", "Rocky Linux:9", "glibc", "2.34-83.el9_3.7", "x86_64"),
+        ("openssl-libs", "1:3.0.7-24.el9", "Rocky Linux:9", "openssl", "1:3.0.7-24.el9", "x86_64"),
+        ("bash", "5.1.8-6.el9_1", "Rocky Linux:9", "bash", "5.1.8-6.el9_1", "x86_64"),
+    }
+    ssl = next(p for p in inv.packages if p.name == "openssl-libs")
+    assert ssl.purl == (
+        "pkg:rpm/rocky/openssl-libs@3.0.7-24.el9?arch=x86_64&distro=rocky-9.3&epoch=1"
+        "&upstream=openssl-3.0.7-24.el9.src.rpm"
+    )
+
+
+def test_distroless_status_d_image() -> None:
+    inv = inventory(distroless_image())
+    assert inv.os is not None and inv.os.ecosystem == "Debian:12"
+    os_pkgs = {(p.name, p.source_name, p.source_version) for p in inv.packages if p.package_manager == OS}
+    assert os_pkgs == {
+        ("base-files", "base-files", "12.4+deb12u4"),
+        ("libssl3", "openssl", "3.0.11-1~deb12u2"),
+        ("tzdata", "tzdata", "2024a-0+deb12u1"),
+        ("libc6", "glibc", "2.36-9+deb12u4"),  # binNMU: source version from `Source: glibc (...)`
+    }
+    assert {p.name for p in inv.packages if p.package_manager == GOBINARY} == {
+        "example.com/app",
+        "golang.org/x/net",
+        "golang.org/x/text",
+        "stdlib",
+    }
 
 
 # ------------------------------------------------------------------------------------------ semantics

