@@ -210,7 +210,12 @@ class _Walker:
             self.hardlink(path, info)
             return
         if not info.isreg():
-            return  # symlinks are not followed (Trivy's rule); dirs and devices carry no content
+            # Symlinks are not followed (Trivy's rule); dirs and devices carry no content. But one
+            # standing where an analyzed file was (etc/os-release turned into a symlink) replaces
+            # that lower-layer file, so it counts as analyzed, with no results.
+            if (info.issym() or info.isdir()) and any(a.wants(path, 0o644, 1024) for a in self.analyzers):
+                self.outputs[path] = FileOutput()
+            return
         wanted = [a for a in self.analyzers if a.wants(path, info.mode, info.size)]
         if not wanted:
             return
@@ -228,6 +233,7 @@ class _Walker:
         cap = max(a.max_size for a in wanted)
         if size > cap:
             self.note(f"{path}: {size} bytes, over the {cap}-byte limit; skipped")
+            self.outputs[path] = FileOutput()  # still replaces whatever a lower layer had there
             return
         spool: IO[bytes]
         if any(a.spool for a in wanted):
@@ -278,6 +284,7 @@ class _Walker:
         data = self.small.get(target)
         if data is None:
             self.note(f"{path}: hardlink to {target}, content not kept; skipped")
+            self.outputs[path] = FileOutput()
             return
         self.analyze(path, len(data), info.mode, wanted, io.BytesIO(data))
 

@@ -194,6 +194,19 @@ def test_rewritten_files_replace_lower_results() -> None:
     assert inv.packages[0].layer_digest == "sha256:1"
 
 
+def test_a_symlink_replacing_an_analyzed_file_hides_it() -> None:
+    lower = [
+        file("etc/os-release", "ID=ubuntu\nVERSION_ID=20.04\n"),
+        file("usr/lib/os-release", "ID=ubuntu\n"),
+    ]
+    upper = [
+        file("usr/lib/os-release", 'ID=ubuntu\nVERSION_ID="22.04"\n'),
+        Entry("etc/os-release", "symlink", mode=0o777, target="../usr/lib/os-release"),
+    ]
+    inv = layers(lower, upper)
+    assert inv.os is not None and inv.os.ecosystem == "Ubuntu:22.04:LTS"
+
+
 def test_language_packages_owned_by_os_packages_are_dropped() -> None:
     egg = f"{SITE}/urllib3-1.26.12.egg-info/PKG-INFO"
     os_release = file("etc/os-release", "ID=debian\nVERSION_ID=12\n")
