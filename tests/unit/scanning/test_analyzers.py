@@ -434,6 +434,7 @@ def _pointer_format_elf(section_name: str = ".go.buildinfo") -> bytes:
 
     first = elf64([(section_name, blob(0))])
     sec = ELFFile(io.BytesIO(first)).get_section_by_name(section_name)
+    assert sec is not None
     return elf64([(section_name, blob(int(sec.header.sh_addr)))])
 
 
