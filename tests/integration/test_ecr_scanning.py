@@ -588,7 +588,7 @@ def build_large_layer(path: Path, size: int) -> tuple[str, str, int]:
         compressed = _HashingWriter(raw)
         with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=1, mtime=0) as gz:
             plain = _HashingWriter(gz)
-            with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
                 release = si.DEBIAN_OS_RELEASE.encode()
                 info = tarfile.TarInfo("usr/lib/os-release")
                 info.size = len(release)
