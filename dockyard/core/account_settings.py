@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -61,16 +63,52 @@ def check_value(spec: SettingSpec, value: str) -> str:
     return value
 
 
+_STORED = sa.select(t.account_settings.c.value).where(
+    t.account_settings.c.account_id == sa.bindparam("account_id"),
+    t.account_settings.c.name == sa.bindparam("name"),
+)
+
+# How long a node may answer BLOB_MOUNTING (asked by every /v2/ mount) from its copy: a change
+# made on another node (or by the CLI) takes effect here within this many seconds; one made
+# here at once.
+CACHE_SECONDS = 5.0
+_cache: weakref.WeakKeyDictionary[Database, dict[tuple[str, str], tuple[float, str | None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _stored(db: Database, account_id: str, name: str) -> str | None:
+    async with db.read() as conn:
+        value = await conn.scalar(_STORED, {"account_id": account_id, "name": name})
+    return None if value is None else str(value)
+
+
 async def get(db: Database, account_id: str, name: str, defaults: Mapping[str, str] | None = None) -> str:
     """The value in force: the stored one, else the server's default (`defaults`), else ECR's."""
     spec = spec_for(name)
-    s = t.account_settings
-    async with db.read() as conn:
-        value = await conn.scalar(
-            sa.select(s.c.value).where(s.c.account_id == account_id, s.c.name == spec.name)
-        )
+    value = await _stored(db, account_id, spec.name)
     if value is not None:
-        return str(value)
+        return value
+    return (defaults or {}).get(spec.name, spec.default)
+
+
+async def cached_get(
+    db: Database, account_id: str, name: str, defaults: Mapping[str, str] | None = None
+) -> str:
+    """:func:`get`, answered from this process's copy for up to :data:`CACHE_SECONDS`."""
+    spec = spec_for(name)
+    now = time.monotonic()
+    copies = _cache.setdefault(db, {})
+    hit = copies.get((account_id, spec.name))
+    if hit is not None and hit[0] > now:
+        value = hit[1]
+    else:
+        value = await _stored(db, account_id, spec.name)
+        if len(copies) > 10000:
+            copies.clear()
+        copies[(account_id, spec.name)] = (now + CACHE_SECONDS, value)
+    if value is not None:
+        return value
     return (defaults or {}).get(spec.name, spec.default)
 
 
@@ -85,10 +123,11 @@ async def put(db: Database, account_id: str, name: str, value: str) -> str:
         )
         if not result.rowcount:
             await conn.execute(s.insert().values(account_id=account_id, name=spec.name, value=value))
+    _cache.get(db, {}).pop((account_id, spec.name), None)
     return value
 
 
 async def blob_mounting_enabled(
     db: Database, account_id: str, defaults: Mapping[str, str] | None = None
 ) -> bool:
-    return await get(db, account_id, "BLOB_MOUNTING", defaults) == "ENABLED"
+    return await cached_get(db, account_id, "BLOB_MOUNTING", defaults) == "ENABLED"

@@ -39,6 +39,46 @@ BATCH = 2 * 1024 * 1024
 HASHER_CACHE_SIZE = 4096
 
 
+# The hot paths' statements, built once (building one costs more than running it on SQLite).
+_rb = t.repository_blobs
+_STAT = (
+    sa.select(t.repositories.c.id, t.blobs.c.size, t.blobs.c.storage_key)
+    .select_from(
+        t.repositories.outerjoin(
+            _rb, sa.and_(_rb.c.repository_id == t.repositories.c.id, _rb.c.digest == sa.bindparam("digest"))
+        ).outerjoin(t.blobs, t.blobs.c.digest == _rb.c.digest)
+    )
+    .where(
+        t.repositories.c.account_id == sa.bindparam("account_id"),
+        t.repositories.c.name == sa.bindparam("name"),
+    )
+)
+_MOUNT_SOURCE = (
+    sa.select(t.blobs.c.size, t.blobs.c.storage_key)
+    .select_from(_rb.join(t.repositories, t.repositories.c.id == _rb.c.repository_id))
+    .join(t.blobs, t.blobs.c.digest == _rb.c.digest)
+    .where(_rb.c.digest == sa.bindparam("digest"), t.repositories.c.account_id == sa.bindparam("account_id"))
+    .limit(1)
+)
+_MOUNT_FROM = _MOUNT_SOURCE.where(t.repositories.c.name == sa.bindparam("from_repo"))
+_BLOB_KEY = sa.select(t.blobs.c.storage_key).where(t.blobs.c.digest == sa.bindparam("digest"))
+_BLOB_KEY_FOR_UPDATE = _BLOB_KEY.with_for_update()
+_UPLOAD = sa.select(t.uploads).where(
+    t.uploads.c.id == sa.bindparam("id"), t.uploads.c.repository_id == sa.bindparam("repository_id")
+)
+_NEW_UPLOAD = t.uploads.insert()
+_GROW_UPLOAD = (
+    t.uploads.update()
+    .where(t.uploads.c.id == sa.bindparam("b_id"), t.uploads.c.size == sa.bindparam("b_old_size"))
+    .values(
+        size=sa.bindparam("b_size"),
+        store_state=sa.bindparam("b_store_state", type_=t.uploads.c.store_state.type),
+        updated_at=sa.bindparam("b_updated_at", type_=t.UTCDateTime),
+    )
+)
+_DELETE_UPLOAD = t.uploads.delete().where(t.uploads.c.id == sa.bindparam("id"))
+
+
 class BlobAlreadyLinked(DomainError):
     """`complete(..., exclusive=True)` found the blob already in the repository."""
 
@@ -67,23 +107,17 @@ class BlobService:
         # upload id -> (offset the hash covers, hasher); a miss (restart, other node) rehashes.
         self._hashers: OrderedDict[str, tuple[int, Any]] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
+        self._link_upsert: Any = None
+        self._new_blob: Any = None
 
     # ---------------------------------------------------------------- reads
     async def stat(self, account_id: str, repo_name: str, digest: str) -> BlobInfo:
         """Size of a blob the repository may read, in one query."""
         parse_digest(digest)
-        rb = t.repository_blobs
-        query = (
-            sa.select(t.repositories.c.id, t.blobs.c.size, t.blobs.c.storage_key)
-            .select_from(
-                t.repositories.outerjoin(
-                    rb, sa.and_(rb.c.repository_id == t.repositories.c.id, rb.c.digest == digest)
-                ).outerjoin(t.blobs, t.blobs.c.digest == rb.c.digest)
-            )
-            .where(t.repositories.c.account_id == account_id, t.repositories.c.name == repo_name)
-        )
         async with self.db.read() as conn:
-            row = (await conn.execute(query)).first()
+            row = (
+                await conn.execute(_STAT, {"account_id": account_id, "name": repo_name, "digest": digest})
+            ).first()
         if row is None:
             raise not_found(account_id, repo_name)
         if row.size is None:
@@ -148,22 +182,18 @@ class BlobService:
 
     # ---------------------------------------------------------------- mounts
     async def mount(self, repo: Repository, digest: str, from_repo: str | None) -> BlobInfo | None:
-        """Link a blob another repository of the account holds; None when it can't be."""
+        """Link a blob another repository of the account holds; None when it can't be.
+
+        The source is found with a read; the write transaction then only checks (and, on
+        PostgreSQL, row-locks) that the blob row still exists and links it.
+        """
         parse_digest(digest)
-        rb = t.repository_blobs
-        query = (
-            sa.select(t.blobs.c.size, t.blobs.c.storage_key)
-            .select_from(rb.join(t.repositories, t.repositories.c.id == rb.c.repository_id))
-            .join(t.blobs, t.blobs.c.digest == rb.c.digest)
-            .where(rb.c.digest == digest, t.repositories.c.account_id == repo.account_id)
-            .limit(1)
-        )
-        if from_repo is not None:
-            query = query.where(t.repositories.c.name == from_repo)
+        params = {"digest": digest, "account_id": repo.account_id, "from_repo": from_repo}
+        async with self.db.read() as rconn:
+            row = (await rconn.execute(_MOUNT_SOURCE if from_repo is None else _MOUNT_FROM, params)).first()
+        if row is None:
+            return None
         async with self.db.write() as conn:
-            row = (await conn.execute(query)).first()
-            if row is None:
-                return None
             # Locks the blob row: a garbage collector deciding about it waits for this link.
             if await self._lock_blob(conn, digest) is None:
                 return None
@@ -172,23 +202,43 @@ class BlobService:
 
     async def _lock_blob(self, conn: AsyncConnection, digest: str) -> str | None:
         """The blob's storage key, row-locked until the transaction ends (None if no such blob)."""
-        query = sa.select(t.blobs.c.storage_key).where(t.blobs.c.digest == digest)
-        if not self.db.is_sqlite:  # SQLite's BEGIN IMMEDIATE already excludes other writers
-            query = query.with_for_update()
-        return await conn.scalar(query)
+        # SQLite's BEGIN IMMEDIATE already excludes other writers.
+        query = _BLOB_KEY if self.db.is_sqlite else _BLOB_KEY_FOR_UPDATE
+        return await conn.scalar(query, {"digest": digest})
 
     async def _link(self, conn: AsyncConnection, repository_id: int, digest: str) -> None:
-        rb = t.repository_blobs
-        inserted = await conn.execute(
-            self.db.insert_ignore(rb).values(repository_id=repository_id, digest=digest, created_at=t.now())
+        """Link a blob to a repository; linked again (uploaded or mounted), the link starts a new
+        grace period for garbage collection. One statement."""
+        now = t.now()
+        await conn.execute(
+            self._link_statement(), {"b_repository_id": repository_id, "b_digest": digest, "b_now": now}
         )
-        if not inserted.rowcount:
-            # Uploaded or mounted again: the link starts a new grace period for garbage collection.
-            await conn.execute(
-                rb.update()
-                .where(rb.c.repository_id == repository_id, rb.c.digest == digest)
-                .values(referenced_at=t.now())
+
+    def _new_blob_statement(self) -> Any:
+        found = self._new_blob
+        if found is None:
+            found = self._new_blob = self.db.insert_ignore(t.blobs).values(
+                digest=sa.bindparam("b_digest"),
+                size=sa.bindparam("b_size"),
+                storage_key=sa.bindparam("b_storage_key"),
+                created_at=sa.bindparam("b_created_at", type_=t.UTCDateTime),
             )
+        return found
+
+    def _link_statement(self) -> Any:
+        found = self._link_upsert
+        if found is None:
+            rb = t.repository_blobs
+            insert = self.db.insert(rb).values(
+                repository_id=sa.bindparam("b_repository_id"),
+                digest=sa.bindparam("b_digest"),
+                created_at=sa.bindparam("b_now", type_=t.UTCDateTime),
+            )
+            found = self._link_upsert = insert.on_conflict_do_update(
+                index_elements=[rb.c.repository_id, rb.c.digest],
+                set_={"referenced_at": sa.bindparam("b_now", type_=t.UTCDateTime)},
+            )
+        return found
 
     # ---------------------------------------------------------------- uploads
     async def start_upload(self, repo: Repository, algorithm: str = "sha256") -> Upload:
@@ -201,15 +251,16 @@ class BlobService:
         now = t.now()
         async with self.db.write() as conn:
             await conn.execute(
-                t.uploads.insert().values(
-                    id=upload_id,
-                    repository_id=repo.id,
-                    algorithm=algorithm,
-                    size=0,
-                    store_state=state,
-                    created_at=now,
-                    updated_at=now,
-                )
+                _NEW_UPLOAD,
+                {
+                    "id": upload_id,
+                    "repository_id": repo.id,
+                    "algorithm": algorithm,
+                    "size": 0,
+                    "store_state": state,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
         return Upload(upload_id, repo.id, algorithm, 0, state)
 
@@ -219,13 +270,7 @@ class BlobService:
         except ValueError:
             raise UploadUnknown(f"upload {upload_id[:100]!r} is unknown") from None
         async with self.db.read() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(t.uploads).where(
-                        t.uploads.c.id == upload_id, t.uploads.c.repository_id == repo.id
-                    )
-                )
-            ).first()
+            row = (await conn.execute(_UPLOAD, {"id": upload_id, "repository_id": repo.id})).first()
         if row is None:
             raise UploadUnknown(f"upload {upload_id} is unknown to repository '{repo.name}'")
         return Upload(row.id, row.repository_id, row.algorithm, row.size, row.store_state)
@@ -277,9 +322,14 @@ class BlobService:
         if written:
             async with self.db.write() as conn:
                 result = await conn.execute(
-                    t.uploads.update()
-                    .where(t.uploads.c.id == upload.id, t.uploads.c.size == upload.size)
-                    .values(size=new_size, store_state=state, updated_at=t.now())
+                    _GROW_UPLOAD,
+                    {
+                        "b_id": upload.id,
+                        "b_old_size": upload.size,
+                        "b_size": new_size,
+                        "b_store_state": state,
+                        "b_updated_at": t.now(),
+                    },
                 )
             if result.rowcount != 1:
                 raise RangeInvalid(
@@ -401,16 +451,20 @@ class BlobService:
             if key is None:
                 key = published = await self.store.publish(upload.id, digest, upload.size)
                 inserted = await conn.execute(
-                    self.db.insert_ignore(t.blobs).values(
-                        digest=digest, size=upload.size, storage_key=key, created_at=t.now()
-                    )
+                    self._new_blob_statement(),
+                    {
+                        "b_digest": digest,
+                        "b_size": upload.size,
+                        "b_storage_key": key,
+                        "b_created_at": t.now(),
+                    },
                 )
                 if not inserted.rowcount:  # another upload of the same bytes won the race
                     superseded, key = published, await self._lock_blob(conn, digest)
             if not linked_before:
                 await self._link(conn, repo.id, digest)
             if has_row:
-                await conn.execute(t.uploads.delete().where(t.uploads.c.id == upload.id))
+                await conn.execute(_DELETE_UPLOAD, {"id": upload.id})
         if published is None:
             await self.store.delete_upload(upload.id, upload.state)
         else:

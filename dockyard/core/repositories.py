@@ -48,6 +48,11 @@ class Repository:
         )
 
 
+# Every request on a repository looks it up: the statement is built once.
+_BY_NAME = sa.select(t.repositories).where(
+    t.repositories.c.account_id == sa.bindparam("account_id"), t.repositories.c.name == sa.bindparam("name")
+)
+
 MUTABILITY_MODES = ("MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
 EXCLUSION_MODES = ("IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
 ENCRYPTION_TYPES = ("AES256", "KMS", "KMS_DSSE")
@@ -169,14 +174,12 @@ class RepositoryService:
         return repo
 
     async def get(self, account_id: str, name: str, conn: AsyncConnection | None = None) -> Repository:
-        query = sa.select(t.repositories).where(
-            t.repositories.c.account_id == account_id, t.repositories.c.name == name
-        )
+        params = {"account_id": account_id, "name": name}
         if conn is None:
             async with self.db.read() as rconn:
-                row = (await rconn.execute(query)).first()
+                row = (await rconn.execute(_BY_NAME, params)).first()
         else:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(_BY_NAME, params)).first()
         if row is None:
             raise not_found(account_id, name)
         return Repository.from_row(row)

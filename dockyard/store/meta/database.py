@@ -3,6 +3,13 @@
 Reads use plain connections; writes go through `write()`, a transaction that on
 SQLite starts with BEGIN IMMEDIATE so two writers queue on the lock instead of
 failing when one upgrades a read to a write.
+
+On SQLite both run on the event loop's thread (a statement takes microseconds; a
+hop to a driver thread and back per statement cost far more): reads on pooled
+synchronous connections, writes on one synchronous connection, queued in-process
+by an asyncio lock. Only when another process holds SQLite's write lock does a
+write wait for it, on a driver thread (aiosqlite), so the event loop never sleeps
+in SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -20,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-class _InlineReads:
-    """A synchronous SQLite connection behind the two async methods reads use.
+class _InlineConnection:
+    """A synchronous SQLite connection behind the two async methods reads and writes use.
 
     A point read on SQLite takes microseconds; running it on the event loop avoids
     the four thread hops aiosqlite needs per query (connect, begin, execute, fetch),
@@ -45,6 +52,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         self.engine: AsyncEngine = _make_engine(url)
         self._inline: sa.Engine | None = _make_inline_engine(url) if self.is_sqlite else None
+        self._inline_writer = _make_inline_engine(url, writer=True) if self.is_sqlite else None
         # SQLite has one writer at a time; queueing writers here (instead of in SQLite's
         # sleep-and-retry busy handler) hands the lock over as soon as it is free.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
@@ -54,7 +62,7 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         if self._inline is not None:
             with self._inline.connect() as sync_conn:
-                yield cast(AsyncConnection, _InlineReads(sync_conn))
+                yield cast(AsyncConnection, _InlineConnection(sync_conn))
             return
         async with self.engine.connect() as conn:
             yield conn
@@ -67,13 +75,39 @@ class Database:
             async with self._write_lock:
                 self._write_owner = asyncio.current_task()
                 try:
-                    async with self._write_transaction() as conn:
-                        yield conn
+                    sync_conn = self._begin_inline_write()
+                    if sync_conn is None:  # another process holds the write lock: wait in a thread
+                        async with self._write_transaction() as conn:
+                            yield conn
+                    else:
+                        with sync_conn:
+                            try:
+                                yield cast(AsyncConnection, _InlineConnection(sync_conn))
+                            except BaseException:
+                                sync_conn.rollback()
+                                raise
+                            sync_conn.commit()
                 finally:
                     self._write_owner = None
         else:
             async with self._write_transaction() as conn:
                 yield conn
+
+    def _begin_inline_write(self) -> sa.Connection | None:
+        """A connection in a BEGIN IMMEDIATE transaction, or None if SQLite's write lock is taken."""
+        assert self._inline_writer is not None
+        conn = self._inline_writer.connect()
+        try:
+            conn.begin()  # BEGIN IMMEDIATE without waiting (busy_timeout 0 for this statement)
+        except sa.exc.OperationalError as e:
+            conn.close()
+            if "locked" in str(e) or "busy" in str(e):
+                return None
+            raise
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     @asynccontextmanager
     async def _write_transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -82,15 +116,19 @@ class Database:
             async with conn.begin():
                 yield conn
 
-    def insert_ignore(self, table: sa.Table) -> Any:
-        """INSERT that silently skips rows whose key already exists."""
+    def insert(self, table: sa.Table) -> Any:
+        """This backend's INSERT, with its ON CONFLICT clauses (`on_conflict_do_update`)."""
         if self.is_sqlite:
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-            return sqlite_insert(table).on_conflict_do_nothing()
+            return sqlite_insert(table)
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).on_conflict_do_nothing()
+        return pg_insert(table)
+
+    def insert_ignore(self, table: sa.Table) -> Any:
+        """INSERT that silently skips rows whose key already exists."""
+        return self.insert(table).on_conflict_do_nothing()
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -113,6 +151,8 @@ class Database:
         await self.engine.dispose()
         if self._inline is not None:
             self._inline.dispose()
+        if self._inline_writer is not None:
+            self._inline_writer.dispose()
 
 
 def _sqlite_pragmas(dbapi_conn: Any) -> None:
@@ -124,12 +164,13 @@ def _sqlite_pragmas(dbapi_conn: Any) -> None:
     cur.close()
 
 
-def _make_inline_engine(url: str) -> sa.Engine:
+def _make_inline_engine(url: str, writer: bool = False) -> sa.Engine:
+    """Synchronous connections used on the event loop's thread: pooled readers, or the one writer."""
     path = url.split(":///", 1)[-1]
     engine = sa.create_engine(
         f"sqlite:///{path}",
-        pool_size=8,
-        max_overflow=16,
+        pool_size=1 if writer else 8,
+        max_overflow=0 if writer else 16,
         connect_args={"check_same_thread": False, "timeout": 30},
     )
 
@@ -140,7 +181,19 @@ def _make_inline_engine(url: str) -> sa.Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        if not writer:
+            conn.exec_driver_sql("BEGIN")
+            return
+        # Never wait for another process's write lock on the event loop: fail at once instead
+        # (the caller then waits on a driver thread). Once BEGIN IMMEDIATE holds the lock, the
+        # statements and the COMMIT of a WAL database do not wait for other connections.
+        dbapi_conn = conn.connection.dbapi_connection
+        assert dbapi_conn is not None
+        dbapi_conn.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            dbapi_conn.execute("PRAGMA busy_timeout=30000")
 
     return engine
 
