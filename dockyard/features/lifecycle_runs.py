@@ -5,8 +5,14 @@
   (status COMPLETE, or FAILED).
 * ``lifecycle-run``: evaluates the repository's stored policy and applies it: EXPIRE
   deletes the image with its tags (referrers and index children are expired with it by
-  the engine), TRANSITION moves it to the ARCHIVE storage class. Evaluation and deletion
-  happen in one write transaction, so what is deleted is what was evaluated.
+  the engine), TRANSITION moves it to the ARCHIVE storage class. The images are read in
+  one read transaction (a snapshot) and evaluated outside any transaction; only the
+  changes run in short write transactions (``APPLY_BATCH`` images each, an index with its
+  children and a subject with its referrers always together), each re-checking that an
+  image is unchanged since the snapshot (same digest, tags, push time, storage class, and
+  nothing new referencing it) before expiring or archiving it. An image a concurrent
+  push, tag or index changed is left alone (the next run sees it afresh), so the
+  database's writer is never held while rules are evaluated and no concurrent push is lost.
 * ``lifecycle-scan`` (periodic): queues a ``lifecycle-run`` for every repository with a policy.
 """
 
@@ -128,59 +134,183 @@ async def run_preview(registry: Registry, payload: dict[str, Any]) -> dict[str, 
 
 
 # ------------------------------------------------------------------------- runs
+APPLY_BATCH = 200  # images expired or archived per write transaction
+
+
+async def _snapshot(registry: Registry, repository_id: int) -> tuple[Any, list[ImageInfo]]:
+    """The repository's name and policy and its images, from one consistent read."""
+    r = t.repositories
+    async with registry.db.read() as conn:
+        if not registry.db.is_sqlite:  # SQLite reads are snapshots already (WAL, one BEGIN)
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        row = (
+            await conn.execute(sa.select(r.c.name, r.c.lifecycle_policy).where(r.c.id == repository_id))
+        ).first()
+        if row is None or not row.lifecycle_policy:
+            return row, []
+        return row, await load_images(conn, repository_id)
+
+
+def _components(outcomes: list[Outcome], images: dict[str, ImageInfo]) -> list[list[Outcome]]:
+    """Outcomes grouped so an index and its children, and a subject and its referrers, are
+    applied in the same transaction (their checks look at each other)."""
+    parent = {o.digest: o.digest for o in outcomes}
+
+    def find(digest: str) -> str:
+        while parent[digest] != digest:
+            parent[digest] = parent[parent[digest]]
+            digest = parent[digest]
+        return digest
+
+    for o in outcomes:
+        info = images[o.digest]
+        for other in (*info.child_digests, info.subject_digest):
+            if other is not None and other in parent:
+                parent[find(other)] = find(o.digest)
+    groups: dict[str, list[Outcome]] = {}
+    for o in outcomes:
+        groups.setdefault(find(o.digest), []).append(o)
+    return list(groups.values())
+
+
+def _batches(outcomes: list[Outcome], images: dict[str, ImageInfo]) -> list[list[Outcome]]:
+    batches: list[list[Outcome]] = []
+    for group in _components(outcomes, images):
+        if batches and len(batches[-1]) + len(group) <= APPLY_BATCH:
+            batches[-1].extend(group)
+        else:
+            batches.append(list(group))
+    return batches
+
+
+async def _apply_batch(
+    conn: AsyncConnection,
+    repository_id: int,
+    batch: list[Outcome],
+    images: dict[str, ImageInfo],
+    now: datetime,
+) -> tuple[list[Outcome], list[Outcome], list[str]]:
+    """Apply one batch inside a write transaction: (expired, archived, skipped digests).
+
+    An image is applied only if it is as the snapshot saw it: same push time, tags and
+    storage class; every index listing it and every referrer of it is itself expired (or,
+    for an archive, expired or archived) in this batch or already archived; and what it
+    depends on (its subject, or the indexes it goes with) is applied too.
+    """
+    m, mc = t.manifests, t.manifest_children
+    digests = [o.digest for o in batch]
+    rows = {
+        row.digest: row
+        for row in await conn.execute(
+            sa.select(m.c.id, m.c.digest, m.c.pushed_at, m.c.storage_class).where(
+                m.c.repository_id == repository_id, m.c.digest.in_(digests)
+            )
+        )
+    }
+    tags: dict[int, set[str]] = {}
+    if rows:
+        for tag in await conn.execute(
+            sa.select(t.tags.c.manifest_id, t.tags.c.name).where(
+                t.tags.c.manifest_id.in_([row.id for row in rows.values()])
+            )
+        ):
+            tags.setdefault(tag.manifest_id, set()).add(tag.name)
+    # What references a batch image now: the indexes listing it, and its referrers.
+    parents: dict[str, list[tuple[str, str]]] = {}  # digest -> [(index digest, its storage class)]
+    referrers: dict[str, list[str]] = {}
+    index = m.alias("index")
+    for ref in await conn.execute(
+        sa.select(mc.c.child_digest, index.c.digest, index.c.storage_class)
+        .select_from(mc.join(index, index.c.id == mc.c.parent_id))
+        .where(mc.c.repository_id == repository_id, mc.c.child_digest.in_(digests))
+    ):
+        parents.setdefault(ref.child_digest, []).append((ref.digest, ref.storage_class))
+    for referrer in await conn.execute(
+        sa.select(m.c.subject_digest, m.c.digest).where(
+            m.c.repository_id == repository_id, m.c.subject_digest.in_(digests)
+        )
+    ):
+        referrers.setdefault(referrer.subject_digest, []).append(referrer.digest)
+
+    def unchanged(o: Outcome) -> bool:
+        row, seen = rows.get(o.digest), images[o.digest]
+        return (
+            row is not None
+            and row.pushed_at == seen.pushed_at
+            and tags.get(row.id, set()) == set(seen.tags)
+            and (row.storage_class or "STANDARD").lower() == seen.storage
+        )
+
+    def held(digest: str, o: Outcome) -> bool:
+        """Whether something that stays needs the image as it is."""
+        if o.action == "EXPIRE":
+            # Every index listing it and every referrer of it must go too.
+            return any(
+                going.get(other) is None or going[other].action != "EXPIRE"
+                for other in [p for p, _ in parents.get(digest, ())] + referrers.get(digest, [])
+            )
+        # An archived index child: every index listing it must be archived or go.
+        return any(going.get(p) is None and cls != "ARCHIVE" for p, cls in parents.get(digest, ()))
+
+    planned = {o.digest for o in batch}
+    going = {o.digest: o for o in batch if unchanged(o)}
+    changed = True
+    while changed:  # drop images that must stay, and what goes only with them, until stable
+        changed = False
+        for digest, o in list(going.items()):
+            subject = images[digest].subject_digest
+            if held(digest, o) or (subject in planned and subject not in going):
+                del going[digest]
+                changed = True
+    expired = [o for o in batch if o.digest in going and o.action == "EXPIRE"]
+    archived = [o for o in batch if o.digest in going and o.action == "TRANSITION"]
+    if expired:
+        await delete_manifest_rows(conn, sorted(rows[o.digest].id for o in expired))
+    if archived:
+        await conn.execute(
+            m.update()
+            .where(m.c.id.in_([rows[o.digest].id for o in archived]), m.c.storage_class != "ARCHIVE")
+            .values(storage_class="ARCHIVE", archived_at=now)
+        )
+    skipped = [o.digest for o in batch if o.digest not in going]
+    return expired, archived, skipped
+
+
 async def run_policy(
     registry: Registry, repository_id: int, *, now: datetime | None = None
 ) -> dict[str, Any]:
     """Evaluate the stored policy and apply it; returns what was expired and archived."""
     now = now or clock.now()
-    expired: list[dict[str, Any]] = []
-    archived: list[str] = []
-    archived_rules: dict[str, int | None] = {}
-    r, m = t.repositories, t.manifests
+    r = t.repositories
+    row, images = await _snapshot(registry, repository_id)
+    name = row.name if row is not None else str(repository_id)
+    if row is None or not row.lifecycle_policy:
+        return {
+            "repository_id": repository_id,
+            "repository": name,
+            "expired": [],
+            "archived": [],
+            "policy": False,
+        }
+    policy = parse_policy(row.lifecycle_policy, strict_ecr=False)
+    outcomes = evaluate(policy, images, now)  # no transaction open: pushes go on meanwhile
+    by_digest = {image.digest: image for image in images}
+    expired_outcomes: list[Outcome] = []
+    archived_outcomes: list[Outcome] = []
+    skipped: list[str] = []
+    for batch in _batches(outcomes, by_digest):
+        async with registry.db.write() as conn:
+            gone, moved, left = await _apply_batch(conn, repository_id, batch, by_digest, now)
+        expired_outcomes += gone
+        archived_outcomes += moved
+        skipped += left
     async with registry.db.write() as conn:
-        row = (
-            await conn.execute(sa.select(r.c.name, r.c.lifecycle_policy).where(r.c.id == repository_id))
-        ).first()
-        name = row.name if row is not None else str(repository_id)
-        text = row.lifecycle_policy if row is not None else None
-        if not text:
-            return {
-                "repository_id": repository_id,
-                "repository": name,
-                "expired": [],
-                "archived": [],
-                "policy": False,
-            }
-        policy = parse_policy(text, strict_ecr=False)
-        images = await load_images(conn, repository_id)
-        outcomes = evaluate(policy, images, now)
-        expire = [o for o in outcomes if o.action == "EXPIRE"]
-        transition = [o for o in outcomes if o.action == "TRANSITION"]
-        if expire:
-            digests = [o.digest for o in expire]
-            ids = list(
-                (
-                    await conn.execute(
-                        sa.select(m.c.id).where(m.c.repository_id == repository_id, m.c.digest.in_(digests))
-                    )
-                ).scalars()
-            )
-            if ids:
-                await delete_manifest_rows(conn, sorted(ids))
-            expired = [{"digest": o.digest, "tags": list(o.tags), "rule": o.rule_priority} for o in expire]
-        if transition:
-            archived = [o.digest for o in transition]
-            archived_rules = {o.digest: o.rule_priority for o in transition}
-            await conn.execute(
-                m.update()
-                .where(
-                    m.c.repository_id == repository_id,
-                    m.c.digest.in_(archived),
-                    m.c.storage_class != "ARCHIVE",
-                )
-                .values(storage_class="ARCHIVE", archived_at=now)
-            )
         await conn.execute(r.update().where(r.c.id == repository_id).values(lifecycle_evaluated_at=now))
+    expired: list[dict[str, Any]] = [
+        {"digest": o.digest, "tags": list(o.tags), "rule": o.rule_priority} for o in expired_outcomes
+    ]
+    archived = [o.digest for o in archived_outcomes]
+    archived_rules: dict[str, int | None] = {o.digest: o.rule_priority for o in archived_outcomes}
     for item in expired:
         log.info(
             "lifecycle: repository %s: expired %s tags=%s (rule %s)",
@@ -197,12 +327,15 @@ async def run_policy(
         )
     for digest in archived:
         log.info("lifecycle: repository %s: archived %s (rule %s)", name, digest, archived_rules.get(digest))
+    for digest in skipped:
+        log.info("lifecycle: repository %s: left %s alone: it changed since it was evaluated", name, digest)
     return {
         "repository_id": repository_id,
         "repository": name,
         "expired": expired,
         "archived": archived,
         "archived_rules": archived_rules,
+        "skipped": skipped,
         "policy": True,
     }
 
