@@ -683,3 +683,37 @@ def test_large_layer_scans_in_bounded_memory(tmp_path_factory: pytest.TempPathFa
         assert peak < 200, f"the server peaked at {peak:.0f} MiB RSS"
         result = reg.sql("SELECT size FROM blobs WHERE digest = '" + layer_digest + "'")
         assert int(result[0][0]) == layer_size
+
+
+def test_scanning_actions_go_through_authorization(scan_reg: Registry, ecr: Any) -> None:
+    """A ReadOnly user may read findings but neither start scans nor touch the configuration."""
+    set_config(ecr, "BASIC")
+    repo = name("authz")
+    ecr.create_repository(repositoryName=repo)
+    digest = push(scan_reg, repo, si.debian12_image())
+    ecr.start_image_scan(repositoryName=repo, imageId={"imageDigest": digest})
+
+    user = f"scan-reader-{uuid.uuid4().hex[:6]}"
+    scan_reg.cli("user", "create", user)
+    scan_reg.cli("iam", "attach-policy", "--user", user, "--managed", "ReadOnly")
+    out = scan_reg.cli("key", "create", "--user", user).stdout
+    values = dict(
+        line.split(" = ", 1) for line in out.splitlines() if " = " in line and not line.startswith("#")
+    )
+    reader = ecr_client(
+        scan_reg, access_key_id=values["aws_access_key_id"], secret_access_key=values["aws_secret_access_key"]
+    )
+
+    response = wait_status(reader, repo, digest, {"COMPLETE"})
+    assert findings_set(response) == OS_FINDINGS
+    denied = [
+        lambda: reader.start_image_scan(repositoryName=repo, imageId={"imageDigest": digest}),
+        lambda: reader.put_registry_scanning_configuration(scanType="ENHANCED", rules=[]),
+        lambda: reader.get_registry_scanning_configuration(),
+        lambda: reader.batch_get_repository_scanning_configuration(repositoryNames=[repo]),
+    ]
+    for attempt in denied:
+        with pytest.raises(ClientError) as err:
+            attempt()
+        assert error_code(err) == "AccessDeniedException"
+    assert ecr.get_registry_scanning_configuration()["scanningConfiguration"]["scanType"] == "BASIC"
