@@ -425,11 +425,8 @@ class ScanService:
                 seen = dict(previous or {})
                 stamp = now.isoformat()
                 values["first_observed"] = {f.key: seen.get(f.key, stamp) for f in matched}
-            updated = await conn.execute(s.update().where(s.c.manifest_id == manifest_id).values(**values))
-            if not updated.rowcount:
-                exists = await conn.scalar(sa.select(t.manifests.c.id).where(t.manifests.c.id == manifest_id))
-                if exists is not None:
-                    await conn.execute(s.insert().values(manifest_id=manifest_id, requested_at=now, **values))
+            # No row: the image was deleted meanwhile (its scan row went with it); nothing to record.
+            await conn.execute(s.update().where(s.c.manifest_id == manifest_id).values(**values))
 
     async def _set_status(self, manifest_id: int, status: str, description: str) -> None:
         s = t.image_scans
