@@ -10,6 +10,7 @@ string headers that must be mapped from virtual addresses to file offsets.
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from typing import Any, BinaryIO
@@ -131,9 +132,35 @@ def _go_package(module: str, version: str, path: str) -> Package:
     )
 
 
+# `-X pkg.Var=value` in the recorded -ldflags (values may be wrapped in Go-quoted \" pairs).
+LDFLAGS_X = re.compile(r"""-X[= ]\s*(?:\\?")?(?P<key>[^\s="\\]+)=(?P<value>[^\s"\\]+)""")
+SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+\-]*)?$")
+
+
+def ldflags_version(ldflags: str) -> str | None:
+    """A `(devel)` main module's release version, as Trivy and syft recover it: a `-X` of
+    main.version (or a `version`/`cmd` package's Version variable) holding a semver."""
+    for m in LDFLAGS_X.finditer(ldflags):
+        package, _, var = m.group("key").rpartition(".")
+        if var.lower() not in ("version", "ver"):
+            continue
+        segments = package.split("/")
+        if package != "main" and not ({"version", "cmd"} & set(segments)):
+            continue
+        value = m.group("value")
+        if SEMVER.match(value):
+            return value if value.startswith("v") else "v" + value
+    return None
+
+
+def _local(module: str) -> bool:
+    return module.startswith((".", "/"))
+
+
 def go_packages(go_version: str, modinfo: str, path: str) -> list[Package]:
     main: tuple[str, str] | None = None
     deps: list[tuple[str, str]] = []
+    ldflags = ""
     for line in modinfo.splitlines():
         parts = line.split("\t")
         if parts[0] == "mod" and len(parts) >= 3:
@@ -141,15 +168,20 @@ def go_packages(go_version: str, modinfo: str, path: str) -> list[Package]:
         elif parts[0] == "dep" and len(parts) >= 3:
             deps.append((parts[1], parts[2]))
         elif parts[0] == "=>" and len(parts) >= 2 and deps:
-            # A replacement applies to the dep before it; a local directory has no version.
-            if len(parts) >= 3 and parts[2]:
-                deps[-1] = (parts[1], parts[2])
-            else:
+            # A replacement applies to the dep before it. A local directory (`=> ./lib (devel)`)
+            # is code from the main module's tree: no module an advisory could name.
+            if _local(parts[1]) or len(parts) < 3 or parts[2] in ("", "(devel)"):
                 deps.pop()
+            else:
+                deps[-1] = (parts[1], parts[2])
+        elif parts[0] == "build" and len(parts) >= 2 and parts[1].startswith("-ldflags="):
+            ldflags = parts[1]
     out: list[Package] = []
-    if main and main[1] and main[1] != "(devel)":
+    if main and main[1] == "(devel)":
+        main = (main[0], ldflags_version(ldflags) or "")
+    if main and main[1]:
         out.append(_go_package(main[0], main[1], path))
-    out.extend(_go_package(m, v, path) for m, v in deps if v)
+    out.extend(_go_package(m, v, path) for m, v in deps if v and v != "(devel)" and not _local(m))
     std = go_stdlib_version(go_version)
     if std:
         out.append(

