@@ -124,3 +124,60 @@ def test_repo_usage(shifted: Registry) -> None:
     human = shifted.cli("repo", "usage", empty).stdout.splitlines()
     assert human[0].split() == ["REPOSITORY", "IMAGES", "BLOBS", "BYTES", "UNIQUE", "BYTES"]
     assert human[1].split()[:3] == [empty, "0", "1"] and human[1].endswith("0 B")
+
+
+def test_transition_preview_and_run(shifted: Registry) -> None:
+    """A transition rule previews as TRANSITION to ARCHIVE (with the image's current class and
+    the summary's transitioning counts), then `lifecycle run` archives what it previewed."""
+    ecr = ecr_client(shifted)
+    repo = shifted.create_repo(f"clock/{uuid.uuid4().hex[:8]}")
+    cold = push(shifted, repo, "cold-1")
+    gone = push(shifted, repo, None)
+    warm = push(shifted, repo, "warm-1")
+    rules = [
+        {
+            "rulePriority": 1,
+            "selection": {
+                "tagStatus": "tagged",
+                "tagPrefixList": ["cold"],
+                "countType": "sinceImagePulled",
+                "countUnit": "days",
+                "countNumber": 30,
+            },
+            "action": {"type": "transition", "targetStorageClass": "archive"},
+        },
+        {
+            "rulePriority": 2,
+            "selection": {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": 30,
+            },
+            "action": {"type": "expire"},
+        },
+    ]
+    text = json.dumps({"rules": rules})
+    ecr.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=text)
+    ecr.start_lifecycle_policy_preview(repositoryName=repo)
+    assert aws_cli(shifted, "wait", "lifecycle-policy-preview-complete", "--repository-name", repo) == {}
+    preview = ecr.get_lifecycle_policy_preview(repositoryName=repo)
+    assert preview["status"] == "COMPLETE"
+    by_digest = {r["imageDigest"]: r for r in preview["previewResults"]}
+    assert set(by_digest) == {cold, gone}
+    assert by_digest[cold]["action"] == {"type": "TRANSITION", "targetStorageClass": "ARCHIVE"}
+    assert by_digest[cold]["storageClass"] == "STANDARD" and by_digest[cold]["appliedRulePriority"] == 1
+    assert by_digest[gone]["action"] == {"type": "EXPIRE"} and "imageTags" not in by_digest[gone]
+    assert preview["summary"] == {
+        "expiringImageTotalCount": 1,
+        "transitioningImageTotalCounts": [{"targetStorageClass": "ARCHIVE", "imageTotalCount": 1}],
+    }
+
+    result = shifted.cli("lifecycle", "run", "--repo", repo, "--dev-clock-offset-seconds", OFFSET)
+    assert "1 images expired, 1 archived" in result.stdout, result.describe()
+    status = {
+        d["imageDigest"]: d.get("imageStatus")
+        for d in ecr.describe_images(repositoryName=repo, filter={"imageStatus": "ANY"})["imageDetails"]
+    }
+    assert status == {cold: "ARCHIVED", warm: "ACTIVE"}
+    assert shifted.manifest(repo, cold).status_code == 404

@@ -9,7 +9,7 @@ GetLifecyclePolicyPreview (the LifecyclePolicyPreviewComplete waiter) until it i
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,10 +21,25 @@ from dockyard.features import lifecycle_runs
 from dockyard.features.lifecycle import LifecyclePolicyError, parse_policy
 from dockyard.store.meta import tables as t
 
+EXPIRED = "EXPIRED"
 DEFAULT_PAGE = 100
 MAX_PAGE = 100
-# An IN_PROGRESS preview this old is taken as lost (its job failed for good), not as running.
+# An IN_PROGRESS preview this old is taken as lost (its job failed for good), not as running:
+# it reads FAILED, so the LifecyclePolicyPreviewComplete waiter stops instead of timing out.
 STALE_PREVIEW = timedelta(hours=1)
+# Results are kept this long after a preview completes; then it reads EXPIRED, without them
+# (the model's fourth LifecyclePolicyPreviewStatus), until a new preview is started.
+PREVIEW_RESULTS_TTL = timedelta(hours=24)
+
+
+def preview_status(row: Any, now: datetime) -> str:
+    """The status GetLifecyclePolicyPreview reports for a preview row at ``now``."""
+    if row.status == lifecycle_runs.IN_PROGRESS and row.started_at <= now - STALE_PREVIEW:
+        return lifecycle_runs.FAILED
+    finished = row.finished_at or row.started_at
+    if row.status == lifecycle_runs.COMPLETE and finished <= now - PREVIEW_RESULTS_TTL:
+        return EXPIRED
+    return str(row.status)
 
 
 def _validated(text: str) -> str:
@@ -196,8 +211,9 @@ async def get_lifecycle_policy_preview(call: Call, params: Params) -> Result:
         row = (await conn.execute(sa.select(lp).where(lp.c.repository_id == repo.id))).first()
     if row is None:
         raise preview_not_found(repo.name, account_id)
+    status = preview_status(row, t.now())
     tag_status = str((params.get("filter") or {}).get("tagStatus") or "ANY")
-    results: list[dict[str, Any]] = list(row.results or [])
+    results: list[dict[str, Any]] = list(row.results or []) if status == lifecycle_runs.COMPLETE else []
     if tag_status == "TAGGED":
         results = [r for r in results if r.get("imageTags")]
     elif tag_status == "UNTAGGED":
@@ -212,10 +228,10 @@ async def get_lifecycle_policy_preview(call: Call, params: Params) -> Result:
         "registryId": account_id,
         "repositoryName": repo.name,
         "lifecyclePolicyText": row.policy_text,
-        "status": row.status,
+        "status": status,
         "previewResults": [{**r, "imageTags": r.get("imageTags") or None} for r in page],
     }
-    if row.summary is not None:
+    if row.summary is not None and status == lifecycle_runs.COMPLETE:
         answer["summary"] = row.summary
     if start + limit < len(results):
         answer["nextToken"] = await seal_token(call, scope, start + limit)

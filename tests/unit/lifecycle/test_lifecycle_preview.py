@@ -80,3 +80,44 @@ def test_explain_names_the_protecting_rule() -> None:
     assert [e.digest for e in by_digest.values() if e.verdict != "KEEP"] == [
         o.digest for o in evaluate(p, images, NOW)
     ]
+
+
+def test_preview_status_values_are_the_models() -> None:
+    """GetLifecyclePolicyPreview reports one of the model's four statuses: a lost job's
+    preview reads FAILED (the waiter stops), old results read EXPIRED."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    import botocore.session
+
+    from dockyard.ecr.actions.lifecycle import PREVIEW_RESULTS_TTL, STALE_PREVIEW, preview_status
+
+    model = botocore.session.get_session().get_service_model("ecr")
+    assert set(model.shape_for("LifecyclePolicyPreviewStatus").enum) == {
+        "IN_PROGRESS",
+        "COMPLETE",
+        "EXPIRED",
+        "FAILED",
+    }
+    assert set(model.shape_for("ImageActionType").enum) == {"EXPIRE", "TRANSITION"}
+    assert set(model.shape_for("LifecyclePolicyStorageClass").enum) == {"ARCHIVE", "STANDARD"}
+    assert set(model.shape_for("LifecyclePolicyTargetStorageClass").enum) == {"ARCHIVE"}
+
+    def row(status: str, started_ago: timedelta, finished_ago: timedelta | None = None) -> SimpleNamespace:
+        finished = None if finished_ago is None else NOW - finished_ago
+        return SimpleNamespace(status=status, started_at=NOW - started_ago, finished_at=finished)
+
+    second = timedelta(seconds=1)
+    assert preview_status(row("IN_PROGRESS", second), NOW) == "IN_PROGRESS"
+    assert preview_status(row("IN_PROGRESS", STALE_PREVIEW + second), NOW) == "FAILED"
+    assert preview_status(row("COMPLETE", second, second), NOW) == "COMPLETE"
+    old = PREVIEW_RESULTS_TTL + second
+    assert preview_status(row("COMPLETE", old + second, old), NOW) == "EXPIRED"
+    assert preview_status(row("FAILED", old, old), NOW) == "FAILED"
+
+    # Every result shape uses only the model's values.
+    for outcome in evaluate(MIXED, IMAGES, NOW):
+        result = preview_result(outcome)
+        assert result["action"]["type"] in model.shape_for("ImageActionType").enum
+        assert result["storageClass"] in model.shape_for("LifecyclePolicyStorageClass").enum
+        assert set(result) <= set(model.shape_for("LifecyclePolicyPreviewResult").members)
