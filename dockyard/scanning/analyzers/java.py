@@ -60,24 +60,43 @@ def _usable(v: str | None) -> bool:
     return bool(v) and "${" not in (v or "")
 
 
-def from_manifest(m: dict[str, str]) -> tuple[str | None, str, str] | None:
-    """Trivy's precedence: Implementation-* first, then Specification-*, then the OSGi bundle."""
-    bundle = m.get("Bundle-SymbolicName", "").split(";")[0].strip()
-    group = (
-        m.get("Implementation-Vendor-Id")
-        or m.get("Specification-Vendor-Id")
-        or (bundle.rsplit(".", 1)[0] if "." in bundle else bundle)
-        or None
-    )
-    artifact = m.get("Implementation-Title") or m.get("Specification-Title") or m.get("Bundle-Name")
-    version = m.get("Implementation-Version") or m.get("Specification-Version") or m.get("Bundle-Version")
+def _header(m: dict[str, str], *names: str) -> str | None:
+    """First usable value; `%key` values are OSGi localisation placeholders, not names."""
+    for name in names:
+        v = m.get(name, "").strip()
+        if v and not v.startswith("%"):
+            return v
+    return None
+
+
+def _clean_version(v: str) -> str:
+    """`5.13.0 (b0)` -> `5.13.0`; `1.8.21-release-380(1.8.21)` -> `1.8.21-release-380`."""
+    return v.split()[0].split("(")[0] if v.split() else v
+
+
+def from_manifest(m: dict[str, str], filename: tuple[str, str] | None) -> tuple[str | None, str, str] | None:
+    """Trivy's precedence: Implementation-* first, then Specification-*, then the OSGi bundle.
+    A Maven-style file name (artifactId-version.jar) beats human-readable titles for the
+    artifact and version; the manifest still supplies the group."""
+    bundle = (_header(m, "Bundle-SymbolicName") or "").split(";")[0].strip()
+    artifact = _header(m, "Implementation-Title", "Specification-Title", "Bundle-Name")
+    version = _header(m, "Implementation-Version", "Specification-Version", "Bundle-Version")
+    if filename:
+        artifact, version = filename
     if not artifact or not version or not _usable(version):
         return None
+    group = _header(m, "Implementation-Vendor-Id", "Specification-Vendor-Id")
+    if not group and bundle:
+        # com.fasterxml.jackson.core.jackson-databind -> com.fasterxml.jackson.core
+        if bundle.endswith("." + artifact):
+            group = bundle[: -len(artifact) - 1]
+        elif "." in bundle:
+            group = bundle.rsplit(".", 1)[0]
     if group and " " in group:
         group = None
     if " " in artifact and bundle:
         artifact = bundle.rsplit(".", 1)[-1]
-    return group, artifact, version
+    return group, artifact, _clean_version(version)
 
 
 def analyze_archive(zf: zipfile.ZipFile, path: str, notes: list[str], depth: int = 0) -> list[Package]:
@@ -100,11 +119,12 @@ def analyze_archive(zf: zipfile.ZipFile, path: str, notes: list[str], depth: int
         elif name.lower().endswith(ARCHIVE_SUFFIXES):
             nested.append(info)
     if not packages:
-        found = from_manifest(manifest)
-        if found is None:
-            stem = path.rsplit("/", 1)[-1].rsplit(":", 1)[-1].rsplit(".", 1)[0]
-            m = FILENAME_RE.match(stem)
-            found = (None, m.group("artifact"), m.group("version")) if m else None
+        stem = path.rsplit("/", 1)[-1].rsplit(":", 1)[-1].rsplit(".", 1)[0]
+        m = FILENAME_RE.match(stem)
+        filename = (m.group("artifact"), m.group("version")) if m else None
+        found = from_manifest(manifest, filename)
+        if found is None and filename:
+            found = (None, *filename)
         if found:
             packages.append(maven_package(*found, path))
     for info in nested:

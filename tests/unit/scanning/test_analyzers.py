@@ -533,6 +533,24 @@ def test_jar_manifest_and_filename_fallbacks() -> None:
     )
     out = run(a, "app/jd.jar", make_jar({"META-INF/MANIFEST.MF": bundle}))
     assert nv(out) == [("com.fasterxml.jackson.core:Jackson-databind", "2.13.0")]
+    # Maven-style file names beat human-readable titles; odd version decorations are cut;
+    # `%key` OSGi localisation placeholders are not names (shapes of jna 5.13.0, equinox).
+    jna = (
+        "Implementation-Title: com.sun.jna\nImplementation-Version: 5.13.0 (b0)\n"
+        "Bundle-SymbolicName: com.sun.jna\nBundle-Version: 5.13.0\n"
+    )
+    assert nv(run(a, "lib/jna-5.13.0.jar", make_jar({"META-INF/MANIFEST.MF": jna}))) == [
+        ("com.sun:jna", "5.13.0")
+    ]
+    assert nv(run(a, "lib/jna.jar", make_jar({"META-INF/MANIFEST.MF": jna}))) == [
+        ("com.sun:com.sun.jna", "5.13.0")
+    ]
+    osgi = "Bundle-Name: %systemBundle\nBundle-SymbolicName: org.eclipse.osgi; singleton:=true\n"
+    osgi += "Bundle-Version: 3.2\n"
+    assert nv(run(a, "lib/osgi.jar", make_jar({"META-INF/MANIFEST.MF": osgi}))) == []
+    assert nv(run(a, "lib/org.eclipse.osgi-3.23.100.jar", make_jar({"META-INF/MANIFEST.MF": osgi}))) == [
+        ("org.eclipse:org.eclipse.osgi", "3.23.100")
+    ]
     out = run(a, "app/lib/guava-31.1-jre.jar", make_jar({"com/google/A.class": b"\xca\xfe"}))
     assert nv(out) == [("guava", "31.1-jre")]
     assert run(a, "app/x.jar", b"PK\x03\x04garbage" * 10).notes
