@@ -186,6 +186,7 @@ class ImageReferrer:
     artifact_type: str | None
     size: int
     annotations: dict[str, str] | None
+    status: str = ACTIVE  # ECR's artifactStatus: ARCHIVED when in the archive storage class
 
 
 @dataclass
@@ -628,16 +629,24 @@ class ImageService:
         artifact_types: Sequence[str] | None,
         after: str | None,
         limit: int,
+        status: str = ANY,
     ) -> tuple[list[ImageReferrer], bool]:
-        """Manifests whose subject is `subject`, by digest: the data of GET /v2/<name>/referrers/."""
+        """Manifests whose subject is `subject`, by digest: the data of GET /v2/<name>/referrers/.
+
+        ``status`` is ECR's filter.artifactStatus (ACTIVE, ARCHIVED, ACTIVATING or ANY).
+        """
         m = t.manifests
         query = sa.select(
             m.c.digest,
             m.c.media_type,
             m.c.artifact_type,
             m.c.annotations,
+            m.c.storage_class,
             sa.func.length(m.c.content).label("size"),
         ).where(m.c.repository_id == sa.bindparam("repo_id"), m.c.subject_digest == subject)
+        status_filter = _status_filter(m, status)
+        if status_filter is not None:
+            query = query.where(status_filter)
         if artifact_types:
             query = query.where(m.c.artifact_type.in_(list(artifact_types)))
         if after is not None:
@@ -647,7 +656,14 @@ class ImageService:
             repo = await self.repositories.get(account_id, repo_name, conn)
             rows = (await conn.execute(query, {"repo_id": repo.id})).all()
         items = [
-            ImageReferrer(row.digest, row.media_type, row.artifact_type, int(row.size), row.annotations)
+            ImageReferrer(
+                row.digest,
+                row.media_type,
+                row.artifact_type,
+                int(row.size),
+                row.annotations,
+                image_status(row.storage_class),
+            )
             for row in rows[:limit]
         ]
         return items, len(rows) > limit

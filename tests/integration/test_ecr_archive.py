@@ -224,3 +224,59 @@ def test_pull_time_exclusions(ecr: Any, account: str) -> None:
     with pytest.raises(ClientError) as exc:  # not an IAM user or role
         ecr.register_pull_time_update_exclusion(principalArn=f"arn:aws:iam::{account}:group/devs")
     assert error_code(exc) in ("InvalidParameterException", "ValidationException")
+
+
+def test_list_image_referrers_reports_archived(registry: Registry, ecr: Any, repo: str) -> None:
+    """ListImageReferrers' artifactStatus says ARCHIVED for an archived referrer, and
+    filter.artifactStatus picks them (without a filter ECR lists ACTIVE ones only)."""
+    subject, subject_body, _ = push_image(registry, repo, "app")
+    descriptor = {"mediaType": OCI_MANIFEST, "digest": subject, "size": len(subject_body)}
+    referrers = []
+    for kind in ("sig", "sbom"):
+        config = push_blob(registry, repo, json.dumps({"kind": kind, "n": uuid.uuid4().hex}).encode())
+        body = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "artifactType": f"application/vnd.example.{kind}",
+                "config": {"mediaType": OCI_CONFIG, **config},
+                "layers": [],
+                "subject": descriptor,
+            }
+        ).encode()
+        referrers.append(put_manifest(registry, repo, sha(body), body, OCI_MANIFEST))
+    sig, sbom = referrers
+    ecr.update_image_storage_class(
+        repositoryName=repo, imageId={"imageDigest": sig}, targetStorageClass="ARCHIVE"
+    )
+
+    def listed(status: str | None) -> dict[str, str]:
+        kwargs: dict[str, Any] = {"filter": {"artifactStatus": status}} if status else {}
+        out = ecr.list_image_referrers(repositoryName=repo, subjectId={"imageDigest": subject}, **kwargs)
+        return {r["digest"]: r["artifactStatus"] for r in out["referrers"]}
+
+    assert listed(None) == {sbom: "ACTIVE"}
+    assert listed("ACTIVE") == {sbom: "ACTIVE"}
+    assert listed("ARCHIVED") == {sig: "ARCHIVED"}
+    assert listed("ANY") == {sig: "ARCHIVED", sbom: "ACTIVE"}
+    assert listed("ACTIVATING") == {}
+    # Paging with a status filter keeps to that status.
+    page = ecr.list_image_referrers(
+        repositoryName=repo,
+        subjectId={"imageDigest": subject},
+        filter={"artifactStatus": "ANY"},
+        maxResults=1,
+    )
+    rest = ecr.list_image_referrers(
+        repositoryName=repo,
+        subjectId={"imageDigest": subject},
+        filter={"artifactStatus": "ANY"},
+        maxResults=1,
+        nextToken=page["nextToken"],
+    )
+    assert sorted(r["digest"] for r in page["referrers"] + rest["referrers"]) == sorted(referrers)
+
+    ecr.update_image_storage_class(
+        repositoryName=repo, imageId={"imageDigest": sig}, targetStorageClass="STANDARD"
+    )
+    assert listed(None) == {sig: "ACTIVE", sbom: "ACTIVE"}

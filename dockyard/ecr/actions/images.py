@@ -85,12 +85,6 @@ def _tag_status(params: Params) -> str:
     return str((params.get("filter") or {}).get("tagStatus") or ANY)
 
 
-def _status_excludes_active(params: Params, key: str) -> bool:
-    """For referrers (always reported ACTIVE): statuses other than ACTIVE/ANY select nothing."""
-    status = (params.get("filter") or {}).get(key)
-    return status is not None and status not in (ACTIVE, ANY)
-
-
 def _image_status(params: Params, default: str = ACTIVE) -> str:
     """filter.imageStatus; without it ECR lists only ACTIVE images."""
     return str((params.get("filter") or {}).get("imageStatus") or default)
@@ -475,16 +469,21 @@ async def list_image_referrers(call: Call, params: Params) -> Result:
         ) from None
     filters = params.get("filter") or {}
     artifact_types = sorted(set(filters.get("artifactTypes") or [])) or None
-    scope = {"repo": [account, repo_name], "subject": subject, "types": artifact_types}
+    scope = {
+        "repo": [account, repo_name],
+        "subject": subject,
+        "types": artifact_types,
+        "status": filters.get("artifactStatus"),
+    }
     token = await open_token(call, params, scope)
     after = token["c"] if token else None
     if after is not None and not isinstance(after, str):
         raise _bad_token()
     limit = int(params.get("maxResults") or REFERRERS_DEFAULT_PAGE)
-    if _status_excludes_active(params, "artifactStatus"):
-        await call.registry.repositories.get(account, repo_name)
-        return {"referrers": []}
-    items, more = await images(call).referrers_page(account, repo_name, subject, artifact_types, after, limit)
+    status = str(filters.get("artifactStatus") or ACTIVE)  # without a filter ECR lists ACTIVE ones
+    items, more = await images(call).referrers_page(
+        account, repo_name, subject, artifact_types, after, limit, status
+    )
     return {
         "referrers": [
             {
@@ -493,7 +492,7 @@ async def list_image_referrers(call: Call, params: Params) -> Result:
                 "artifactType": r.artifact_type,
                 "size": r.size,
                 "annotations": r.annotations,
-                "artifactStatus": ACTIVE,
+                "artifactStatus": r.status,
             }
             for r in items
         ],
