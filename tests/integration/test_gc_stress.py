@@ -156,6 +156,37 @@ class Load:
         return True
 
 
+def stored_blob_keys(server: Registry) -> tuple[str, set[str]]:
+    """Where the server keeps blob bytes, and the storage keys of every blob stored there
+    (upload sessions' scratch objects left out): the files under the data dir's store, or
+    the objects in the S3 bucket (under its prefix) when the backend is postgres-s3."""
+    url = server.storage_env.get("DOCKYARD_BLOB_STORE")
+    if clients.backend() == "sqlite":
+        assert url is None, url
+        root = server.data_dir / "blobs" / "blobs"
+        return str(root), {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    assert url is not None and url.startswith("s3://"), f"postgres-s3 server without an S3 store: {url}"
+    import boto3
+
+    from dockyard.store.blobs.s3 import S3Location
+
+    location = S3Location.parse(url)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=location.endpoint_url,
+        region_name=location.region,
+        aws_access_key_id=server.storage_env.get("DOCKYARD_S3_ACCESS_KEY_ID"),
+        aws_secret_access_key=server.storage_env.get("DOCKYARD_S3_SECRET_ACCESS_KEY"),
+    )
+    listed: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=location.prefix):
+        listed |= {obj["Key"] for obj in page.get("Contents", [])}
+    # Storage keys are the full object keys (prefix included); sessions' tails live under uploads/.
+    return f"s3://{location.bucket}/{location.prefix}", {
+        key for key in listed if not key.startswith(f"{location.prefix}uploads/")
+    }
+
+
 def test_gc_and_lifecycle_under_load(server: Registry) -> None:
     ecr = ecr_client(server)
     repos = [server.create_repo(f"stress/{name}") for name in ("one", "two")]
@@ -181,7 +212,8 @@ def test_gc_and_lifecycle_under_load(server: Registry) -> None:
     gc_runs = 0
     deadline = time.monotonic() + DURATION
     try:
-        while time.monotonic() < deadline:
+        # At least two rounds however slow the machine: GC and lifecycle must overlap the load.
+        while time.monotonic() < deadline or gc_runs < 2:
             server.cli("gc", "--grace-hours", "0")
             gc_runs += 1
             out = server.cli("lifecycle", "run").stdout
@@ -227,30 +259,12 @@ def test_gc_and_lifecycle_under_load(server: Registry) -> None:
     )
     assert server.sql("SELECT storage_key FROM blob_tombstones") == []
     keys = {row[0] for row in server.sql("SELECT storage_key FROM blobs")}
-    if clients.backend() == "sqlite":
-        root = server.data_dir / "blobs" / "blobs"
-        stored = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-    else:
-        import boto3
-
-        env = server.storage_env
-        url = env["DOCKYARD_BLOB_STORE"]
-        bucket, _, query = url.removeprefix("s3://").partition("?")
-        params = dict(part.split("=", 1) for part in query.split("&") if part)
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=params.get("endpoint_url"),
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-        stored = set()
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            stored |= {obj["Key"] for obj in page.get("Contents", [])}
-        stored = {key for key in stored if not key.startswith("uploads/")}
+    where, stored = stored_blob_keys(server)
+    assert stored, f"nothing listed in {where}"
     assert stored - keys == set(), f"objects no blob row names: {sorted(stored - keys)[:10]}"
     assert keys - stored == set(), f"blob rows without bytes: {sorted(keys - stored)[:10]}"
     print(
-        f"pushed {len(load.pushed)}, expired {len(expired)}, pulls {load.pulls}, "
+        f"{where}: {len(stored)} blobs stored, pushed {len(load.pushed)}, expired {len(expired)}, "
+        f"pulls {load.pulls}, "
         f"MANIFEST_BLOB_UNKNOWN retries {load.retries}, gc runs {gc_runs}"
     )
