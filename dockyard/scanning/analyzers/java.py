@@ -3,8 +3,9 @@ else the file name; nested archives (BOOT-INF/lib, WEB-INF/lib) are opened recur
 
 from __future__ import annotations
 
-import io
 import re
+import shutil
+import tempfile
 import zipfile
 from typing import BinaryIO
 
@@ -14,7 +15,8 @@ from dockyard.scanning.analyzers import BaseAnalyzer, FileOutput, MiB, decode
 from dockyard.scanning.model import JAR, Package
 
 ARCHIVE_SUFFIXES = (".jar", ".war", ".ear", ".par")
-NESTED_MAX = 64 * MiB  # nested archives are read into memory; bigger ones are skipped with a note
+NESTED_MAX = 256 * MiB  # bigger nested archives are skipped with a note
+NESTED_IN_MEMORY = 4 * MiB
 MAX_DEPTH = 3
 FILENAME_RE = re.compile(r"^(?P<artifact>[A-Za-z][\w.\-]*?)-(?P<version>\d[\w.\-+]*)$")
 
@@ -99,6 +101,12 @@ def from_manifest(m: dict[str, str], filename: tuple[str, str] | None) -> tuple[
     return group, artifact, _clean_version(version)
 
 
+def _read_head(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int = 1 * MiB) -> bytes:
+    """At most `limit` bytes of a member: a metadata file inflating to gigabytes is not read."""
+    with zf.open(info) as member:
+        return member.read(limit)
+
+
 def analyze_archive(zf: zipfile.ZipFile, path: str, notes: list[str], depth: int = 0) -> list[Package]:
     packages: list[Package] = []
     seen: set[tuple[str, str]] = set()
@@ -109,13 +117,13 @@ def analyze_archive(zf: zipfile.ZipFile, path: str, notes: list[str], depth: int
         if info.is_dir():
             continue
         if name.startswith("META-INF/maven/") and name.endswith("/pom.properties"):
-            props = parse_properties(decode(zf.read(info)[: 1 * MiB]))
+            props = parse_properties(decode(_read_head(zf, info)))
             g, a, v = props.get("groupId"), props.get("artifactId"), props.get("version")
             if g and a and v and _usable(v) and (f"{g}:{a}", v) not in seen:
                 seen.add((f"{g}:{a}", v))
                 packages.append(maven_package(g, a, v, path))
         elif name.upper() == "META-INF/MANIFEST.MF":
-            manifest = parse_manifest(decode(zf.read(info)[: 1 * MiB]))
+            manifest = parse_manifest(decode(_read_head(zf, info)))
         elif name.lower().endswith(ARCHIVE_SUFFIXES):
             nested.append(info)
     if not packages:
@@ -136,8 +144,13 @@ def analyze_archive(zf: zipfile.ZipFile, path: str, notes: list[str], depth: int
             notes.append(f"{inner}: nested archive over {NESTED_MAX} bytes skipped")
             continue
         try:
-            with zipfile.ZipFile(io.BytesIO(zf.read(info))) as inner_zf:
-                packages.extend(analyze_archive(inner_zf, inner, notes, depth + 1))
+            # Spooled: small nested jars stay in memory, big ones go to a temp file.
+            with tempfile.SpooledTemporaryFile(max_size=NESTED_IN_MEMORY) as spool:
+                with zf.open(info) as member:
+                    shutil.copyfileobj(member, spool, 1 * MiB)
+                spool.seek(0)
+                with zipfile.ZipFile(spool) as inner_zf:
+                    packages.extend(analyze_archive(inner_zf, inner, notes, depth + 1))
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
             notes.append(f"{inner}: not a readable archive ({e})")
     return packages

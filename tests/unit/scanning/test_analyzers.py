@@ -585,3 +585,11 @@ def test_nested_fat_jar_and_shaded_poms() -> None:
 def test_every_analyzer_has_a_unique_name() -> None:
     names = [a.name for a in all_analyzers()]
     assert len(names) == len(set(names))
+
+
+def test_jar_metadata_bomb_is_read_only_in_part() -> None:
+    huge = "version=1.0\ngroupId=g\nartifactId=a\n" + "#" * (32 * 1024 * 1024)
+    jar = make_jar({"META-INF/maven/g/a/pom.properties": huge})
+    assert len(jar) < 1024 * 1024
+    out = run(JavaAnalyzer(), "lib/a.jar", jar)
+    assert nv(out) == [("g:a", "1.0")]  # the first MiB has everything a pom.properties needs
