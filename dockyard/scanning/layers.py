@@ -29,7 +29,7 @@ from dockyard.scanning.model import Package
 
 # Bump whenever analysis results for the same bytes would change (new analyzer, parser fix...):
 # cached layer results carry the version they were made with and older ones are recomputed.
-ANALYZER_VERSION = 1
+ANALYZER_VERSION = 2
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -106,12 +106,12 @@ class LayerResult:
 
 
 def normalize(name: str) -> str | None:
-    """Tar member name -> clean relative path; None for the root or anything escaping it."""
-    path = posixpath.normpath("/" + name.replace("\\", "/")).lstrip("/")
-    # normpath on an absolute path already collapses `..` at the root; refuse any that remain.
-    if not path or path == "." or path.startswith("../") or path == "..":
+    """Tar member name -> clean relative path; None for the root or anything climbing out of it
+    (container runtimes refuse to extract such members, so they never reach a filesystem)."""
+    path = posixpath.normpath(name.lstrip("/"))
+    if path in (".", "..") or path.startswith("../"):
         return None
-    return path
+    return path.lstrip("/")
 
 
 class _Prefixed(io.RawIOBase):
