@@ -52,6 +52,7 @@ OS_FINDINGS = {
     ("CVE-2023-4911", "libc6", "UNDEFINED"),  # the DSA fixture carries no severity
     ("CVE-2023-45853", "zlib1g", "CRITICAL"),
 }
+PROBE = "dockyard-rescan-probe"  # a PyPI package only the continuous-rescan test's image has
 LANGUAGE_FINDINGS = {
     ("CVE-2023-43804", "urllib3"),
     ("CVE-2024-37891", "urllib3"),
@@ -357,27 +358,46 @@ def test_enhanced_scanning_with_skopeo_and_continuous_rescan(
         )
         assert [len(p["imageScanFindings"]["enhancedFindings"]) for p in pages] == [3, 3, 1]
 
-        # A new advisory arrives: the continuously scanned image is re-matched from its stored
-        # inventory; no layer is read again and no new scan job runs.
-        mid = manifest_id(scan_reg, repo, digest)
+        # A new advisory arrives: the continuously scanned images are re-matched from their stored
+        # inventories; no layer is read again and no new scan job runs. The advisory names a
+        # package only this test's second image has, so other tests on this server see no change.
+        probe = derived(
+            si.debian12_image(),
+            [
+                si.file(
+                    f"{si.SITE}/dockyard_rescan_probe-1.0.0.dist-info/METADATA", si.metadata(PROBE, "1.0.0")
+                )
+            ],
+            "probe",
+        )
+        probe_digest = push(scan_reg, repo, probe, "probe")
+        ecr.get_waiter("image_scan_complete").wait(
+            repositoryName=repo, imageId={"imageTag": "probe"}, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+        )
+        mid = manifest_id(scan_reg, repo, probe_digest)
+        assert ("CVE-2099-0001", PROBE) not in enhanced_set(
+            ecr.describe_image_scan_findings(repositoryName=repo, imageId={"imageTag": "probe"})
+        )
         layers_before = sorted(scan_reg.sql("SELECT digest, analyzed_at FROM scan_layers"))
-        advisory = tmp_path / "DEBIAN-CVE-2099-0001.json"
+        advisory = tmp_path / "GHSA-dkyd-0000-0001.json"
         advisory.write_text(
             json.dumps(
                 {
                     "schema_version": "1.6.0",
-                    "id": "DEBIAN-CVE-2099-0001",
+                    "id": "GHSA-dkyd-0000-0001",
                     "modified": "2099-01-02T00:00:00Z",
                     "published": "2099-01-01T00:00:00Z",
-                    "upstream": ["CVE-2099-0001"],
-                    "details": "A made-up zlib issue for the continuous rescan test.",
+                    "aliases": ["CVE-2099-0001"],
+                    "summary": "A made-up issue for the continuous rescan test.",
                     "affected": [
                         {
-                            "package": {"ecosystem": "Debian:12", "name": "zlib"},
-                            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
-                            "ecosystem_specific": {"urgency": "high"},
+                            "package": {"ecosystem": "PyPI", "name": PROBE},
+                            "ranges": [
+                                {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0.0"}]}
+                            ],
                         }
                     ],
+                    "database_specific": {"severity": "HIGH"},
                 }
             )
         )
@@ -385,8 +405,8 @@ def test_enhanced_scanning_with_skopeo_and_continuous_rescan(
         assert imported.returncode == 0, imported.describe()
         deadline = time.monotonic() + 120
         while True:
-            response = ecr.describe_image_scan_findings(repositoryName=repo, imageId={"imageTag": "v1"})
-            if ("CVE-2099-0001", "zlib1g") in enhanced_set(response):
+            response = ecr.describe_image_scan_findings(repositoryName=repo, imageId={"imageTag": "probe"})
+            if ("CVE-2099-0001", PROBE) in enhanced_set(response):
                 break
             assert time.monotonic() < deadline, f"no rescan picked up the new advisory\n{scan_reg.log_tail()}"
             time.sleep(1)
@@ -397,7 +417,8 @@ def test_enhanced_scanning_with_skopeo_and_continuous_rescan(
         new = next(
             f for f in response["imageScanFindings"]["enhancedFindings"] if f["title"].startswith("CVE-2099")
         )
-        assert new["severity"] == "HIGH"
+        assert new["severity"] == "HIGH" and new["fixAvailable"] == "YES"
+        assert new["packageVulnerabilityDetails"]["vulnerablePackages"][0]["fixedInVersion"] == "2.0.0"
         assert (
             response["imageScanFindings"]["vulnerabilitySourceUpdatedAt"]
             > body["vulnerabilitySourceUpdatedAt"]
