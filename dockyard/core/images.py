@@ -497,6 +497,9 @@ class ImageService:
     ) -> tuple[ImageId, str]:
         """Move an image (an index with its children) to STANDARD or ARCHIVE.
 
+        An index's children follow it into the archive unless they are tagged or listed by
+        another index that stays active: those must stay pullable.
+
         Returns the image's id completed with its digest and its status afterwards. Raises
         ImageLookupFailed for an id that names no image, StorageClassUnchanged when the
         image is already in `target`. Dockyard restores at once (ECR reports ACTIVATING
@@ -518,21 +521,32 @@ class ImageService:
                 )
             ids = [mid]
             if row.media_type in INDEXES:
-                child_ids = (
-                    await conn.execute(
-                        sa.select(m.c.id)
-                        .select_from(
-                            mc.join(
-                                m,
-                                sa.and_(
-                                    m.c.repository_id == mc.c.repository_id, m.c.digest == mc.c.child_digest
-                                ),
-                            )
+                query = (
+                    sa.select(m.c.id)
+                    .select_from(
+                        mc.join(
+                            m,
+                            sa.and_(m.c.repository_id == mc.c.repository_id, m.c.digest == mc.c.child_digest),
                         )
-                        .where(mc.c.parent_id == mid)
                     )
-                ).scalars()
-                ids.extend(child_ids)
+                    .where(mc.c.parent_id == mid)
+                )
+                if target == ARCHIVE:
+                    # A child that is an image in its own right stays pullable: one with a tag,
+                    # or one another index that stays active lists.
+                    other, listing = mc.alias("other"), m.alias("listing")
+                    query = query.where(
+                        ~sa.exists().where(t.tags.c.manifest_id == m.c.id),
+                        ~sa.exists()
+                        .select_from(other.join(listing, listing.c.id == other.c.parent_id))
+                        .where(
+                            other.c.repository_id == m.c.repository_id,
+                            other.c.child_digest == m.c.digest,
+                            other.c.parent_id != mid,
+                            listing.c.storage_class != ARCHIVE,
+                        ),
+                    )
+                ids.extend((await conn.execute(query)).scalars())
             await set_storage_class_rows(conn, ids, target)
         return full, image_status(target)
 

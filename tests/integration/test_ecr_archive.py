@@ -53,8 +53,9 @@ def push_blob(registry: Registry, repo: str, data: bytes) -> dict[str, Any]:
     return {"digest": digest, "size": len(data)}
 
 
-def push_image(registry: Registry, repo: str, tag: str) -> tuple[str, bytes, str]:
-    """An OCI image with fresh blobs, pushed over /v2/: (digest, manifest, layer digest)."""
+def push_image(registry: Registry, repo: str, tag: str | None) -> tuple[str, bytes, str]:
+    """An OCI image with fresh blobs, pushed over /v2/ (by digest when ``tag`` is None):
+    (digest, manifest, layer digest)."""
     config = push_blob(registry, repo, json.dumps({"os": "linux", "n": uuid.uuid4().hex}).encode())
     layer = push_blob(registry, repo, uuid.uuid4().bytes * 8)
     body = json.dumps(
@@ -65,7 +66,7 @@ def push_image(registry: Registry, repo: str, tag: str) -> tuple[str, bytes, str
             "layers": [{"mediaType": OCI_LAYER, **layer}],
         }
     ).encode()
-    return put_manifest(registry, repo, tag, body, OCI_MANIFEST), body, layer["digest"]
+    return put_manifest(registry, repo, tag or sha(body), body, OCI_MANIFEST), body, layer["digest"]
 
 
 def put_manifest(registry: Registry, repo: str, ref: str, body: bytes, media_type: str) -> str:
@@ -139,8 +140,26 @@ def test_archive_hides_from_pulls_and_restore_brings_back(registry: Registry, ec
     assert layers[0]["layerAvailability"] == "AVAILABLE"
 
 
+def index_of(children: list[tuple[str, bytes]]) -> bytes:
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": digest,
+                    "size": len(body),
+                    "platform": {"os": "linux", "architecture": f"arch{i}"},
+                }
+                for i, (digest, body) in enumerate(children)
+            ],
+        }
+    ).encode()
+
+
 def test_repush_restores_and_index_takes_children(registry: Registry, ecr: Any, repo: str) -> None:
-    child, child_body, _ = push_image(registry, repo, "child")
+    child, child_body, _ = push_image(registry, repo, None)
     index = json.dumps(
         {
             "schemaVersion": 2,
@@ -161,7 +180,7 @@ def test_repush_restores_and_index_takes_children(registry: Registry, ecr: Any, 
         repositoryName=repo, imageId={"imageTag": "multi"}, targetStorageClass="ARCHIVE"
     )
     assert statuses(ecr, repo, "ANY") == {child: "ARCHIVED", index_digest: "ARCHIVED"}
-    assert pull(registry, repo, "child").status_code == 404
+    assert pull(registry, repo, child).status_code == 404
 
     put_manifest(registry, repo, "multi", index, OCI_INDEX)  # a re-push restores (with children)
     assert pull(registry, repo, "multi").status_code == 200
@@ -280,3 +299,56 @@ def test_list_image_referrers_reports_archived(registry: Registry, ecr: Any, rep
         repositoryName=repo, imageId={"imageDigest": sig}, targetStorageClass="STANDARD"
     )
     assert listed(None) == {sig: "ACTIVE", sbom: "ACTIVE"}
+
+
+def test_archiving_an_index_keeps_shared_and_tagged_children_pullable(
+    registry: Registry, ecr: Any, repo: str
+) -> None:
+    """A child another active index lists, or that has a tag of its own, stays pullable when an
+    index listing it is archived; it follows once every index listing it is archived."""
+    own, own_body, _ = push_image(registry, repo, None)
+    shared, shared_body, _ = push_image(registry, repo, None)
+    tagged, tagged_body, _ = push_image(registry, repo, "tagged-child")
+    first = put_manifest(
+        registry,
+        repo,
+        "first",
+        index_of([(own, own_body), (shared, shared_body), (tagged, tagged_body)]),
+        OCI_INDEX,
+    )
+    second = put_manifest(registry, repo, "second", index_of([(shared, shared_body)]), OCI_INDEX)
+
+    ecr.update_image_storage_class(
+        repositoryName=repo, imageId={"imageTag": "first"}, targetStorageClass="ARCHIVE"
+    )
+    assert statuses(ecr, repo, "ANY") == {
+        first: "ARCHIVED",
+        own: "ARCHIVED",
+        shared: "ACTIVE",
+        tagged: "ACTIVE",
+        second: "ACTIVE",
+    }
+    assert pull(registry, repo, "first").status_code == 404
+    assert pull(registry, repo, own).status_code == 404
+    for ref in ("second", shared, "tagged-child", tagged):
+        assert pull(registry, repo, ref).status_code == 200, ref
+
+    # Once the last active index listing it is archived, the shared child goes too.
+    ecr.update_image_storage_class(
+        repositoryName=repo, imageId={"imageTag": "second"}, targetStorageClass="ARCHIVE"
+    )
+    assert statuses(ecr, repo, "ARCHIVED") == {
+        first: "ARCHIVED",
+        own: "ARCHIVED",
+        shared: "ARCHIVED",
+        second: "ARCHIVED",
+    }
+    assert pull(registry, repo, "tagged-child").status_code == 200
+
+    # Restoring an index brings back every child it lists.
+    ecr.update_image_storage_class(
+        repositoryName=repo, imageId={"imageTag": "first"}, targetStorageClass="STANDARD"
+    )
+    for ref in ("first", own, shared, tagged):
+        assert pull(registry, repo, ref).status_code == 200, ref
+    assert statuses(ecr, repo, "ARCHIVED") == {second: "ARCHIVED"}

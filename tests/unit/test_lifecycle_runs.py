@@ -263,3 +263,38 @@ def test_run_spares_images_changed_after_evaluation(tmp_path: Path, monkeypatch:
         assert {item["digest"] for item in again["expired"]} >= {sha256(moved), sha256(retagged)}
 
     run(tmp_path, body)
+
+
+def test_run_archives_an_index_but_not_children_that_must_stay_pullable(tmp_path: Path) -> None:
+    async def body(registry: Registry) -> None:
+        repo = await registry.repositories.create(registry.settings.account_id, "unit/lc-shared")
+        own, shared, tagged = [await image(registry, repo, name) for name in ("own", "shared", "tagged")]
+        for child in (own, shared):
+            await registry.manifests.put(repo, sha256(child), child, OCI_MANIFEST)
+        await registry.manifests.put(repo, "tagged", tagged, OCI_MANIFEST)
+        await registry.manifests.put(repo, "idx-old", index_of([own, shared, tagged]), OCI_INDEX)
+        await registry.manifests.put(repo, "other", index_of([shared]), OCI_INDEX)
+        await set_policy(
+            registry,
+            repo,
+            {
+                "selection": {
+                    "tagStatus": "tagged",
+                    "tagPrefixList": ["idx"],
+                    "countType": "sinceImagePushed",
+                    "countUnit": "days",
+                    "countNumber": 30,
+                },
+                "action": {"type": "transition", "targetStorageClass": "archive"},
+            },
+        )
+        result = await lifecycle_runs.run_policy(registry, repo.id, now=t.now() + timedelta(days=31))
+        assert set(result["archived"]) == {sha256(index_of([own, shared, tagged])), sha256(own)}
+        async with registry.db.read() as conn:
+            m = t.manifests
+            query = sa.select(m.c.digest, m.c.storage_class).where(m.c.repository_id == repo.id)
+            classes = {row.digest: row.storage_class for row in await conn.execute(query)}
+        assert classes[sha256(shared)] == classes[sha256(tagged)] == "STANDARD"
+        assert classes[sha256(own)] == "ARCHIVE"
+
+    run(tmp_path, body)

@@ -19,7 +19,8 @@ ECR specifics on top of those:
   a rule: "if an image is referenced by a manifest list, it cannot be expired or archived
   without the manifest list being deleted or archived first". They go with their index(es):
   expired once every index listing them (``ImageInfo.child_digests``) is expired, archived
-  once every such index is expired or archived.
+  once every such index is expired or archived (before or now), unless tagged: a tagged
+  child is an image in its own right and stays pullable.
 * Referrers (images whose ``subject_digest`` is an expired image) are expired with their
   subject, transitively. Otherwise referrers are ordinary images that rules select.
 
@@ -213,18 +214,28 @@ def _cascade(images: Sequence[ImageInfo], run: _Run) -> None:
             child = by_digest.get(child_digest)
             if child is None or not child.is_index_child:
                 continue
-            index_decisions = [run.decisions.get(d) for d in index_digests]
-            if any(d is None for d in index_decisions):
+            decided: list[_Decision] = []
+            already_archived = False  # a listing index archived before this evaluation
+            undecided = False
+            for index_digest in index_digests:
+                index_decision = run.decisions.get(index_digest)
+                if index_decision is not None:
+                    decided.append(index_decision)
+                elif index_digest in by_digest and by_digest[index_digest].storage == "archive":
+                    already_archived = True
+                else:
+                    undecided = True
+            if undecided or not decided:
                 continue
-            decided = [d for d in index_decisions if d is not None]
             priority = min(d.rule_priority for d in decided)
             current = run.decisions.get(child_digest)
-            if all(d.action == "EXPIRE" for d in decided):
+            if not already_archived and all(d.action == "EXPIRE" for d in decided):
                 if current is None or current.action != "EXPIRE":
                     reason = f"expired with its image index {', '.join(index_digests)}"
                     run.decisions[child_digest] = _Decision("EXPIRE", priority, reason)
                     changed = True
-            elif current is None and child.storage == "standard":
+            elif current is None and child.storage == "standard" and not child.tags:
+                # A tagged child is an image in its own right: it stays pullable.
                 reason = f"archived with its image index {', '.join(index_digests)}"
                 run.decisions[child_digest] = _Decision("TRANSITION", priority, reason)
                 changed = True

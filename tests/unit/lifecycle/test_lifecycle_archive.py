@@ -74,3 +74,43 @@ def test_referrers_are_not_deleted_when_their_subject_is_only_archived() -> None
     images = [image("app", ["v"], pushed=200), image("sig", pushed=200, pulled=1, subject_digest="app")]
     p = policy(rule(1, "any", "sinceImagePulled", 90, "transition"))
     assert [(o.digest, o.action) for o in evaluate(p, images, NOW)] == [("app", "TRANSITION")]
+
+
+def test_archiving_an_index_spares_children_that_must_stay_pullable() -> None:
+    """A child tagged itself, or listed by an index that stays active, is not archived with
+    the index; one whose other index is already archived follows into the archive."""
+    images = [
+        image("tagged-kid", ["kid-v1"], pushed=200, is_index_child=True),
+        image("shared-kid", pushed=200, is_index_child=True),
+        image("archived-kid", pushed=200, is_index_child=True),
+        image("own-kid", pushed=200, is_index_child=True),
+        image(
+            "old",
+            ["old"],
+            pushed=200,
+            child_digests=("archived-kid", "own-kid", "shared-kid", "tagged-kid"),
+        ),
+        image("new", ["new"], pushed=1, child_digests=("shared-kid",)),
+        image("gone", ["gone"], pushed=300, storage_class="archive", child_digests=("archived-kid",)),
+    ]
+    p = policy(rule(1, "any", "sinceImagePushed", 100, "transition"))
+    assert [(o.digest, o.action) for o in evaluate(p, images, NOW)] == [
+        ("archived-kid", "TRANSITION"),
+        ("old", "TRANSITION"),
+        ("own-kid", "TRANSITION"),
+    ]
+
+
+def test_a_child_of_an_archived_index_is_archived_not_expired() -> None:
+    """Expiring one index must not delete a child an archived index still lists (a restore
+    of that index needs it): the child goes to the archive instead."""
+    images = [
+        image("kid", pushed=200, is_index_child=True),
+        image("expiring", ["e"], pushed=200, child_digests=("kid",)),
+        image("archived", ["a"], pushed=200, storage_class="archive", child_digests=("kid",)),
+    ]
+    p = policy(rule(1, "tagged", "sinceImagePushed", 100, tagPrefixList=["e"]))
+    assert [(o.digest, o.action) for o in evaluate(p, images, NOW)] == [
+        ("expiring", "EXPIRE"),
+        ("kid", "TRANSITION"),
+    ]
