@@ -1017,6 +1017,8 @@ def lifecycle_run(name: str | None, repo_option: str | None, **kwargs: Any) -> N
             for digest in result["archived"]:
                 rule = result["archived_rules"].get(digest)
                 click.echo(f"ARCHIVED {digest}\t{result['repository']}\t(rule {rule})")
+            for digest in result.get("skipped", []):
+                click.echo(f"SKIPPED {digest}\t{result['repository']}\t(changed meanwhile; next run)")
             expired += len(result["expired"])
             archived += len(result["archived"])
         click.echo(f"{expired} images expired, {archived} archived in {len(ids)} repositories")
