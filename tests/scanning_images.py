@@ -697,5 +697,45 @@ def distroless_image(compression: str = "gzip") -> TestImage:
 
 
 def more_images() -> dict[str, TestImage]:
-    """Images beyond the stable `all_images()` set (RPM, distroless)."""
-    return {"rocky9": rocky9_image(), "distroless": distroless_image("zstd")}
+    """Images beyond the stable `all_images()` set (RPM, distroless, Ruby)."""
+    return {"rocky9": rocky9_image(), "distroless": distroless_image("zstd"), "ruby": ruby_image()}
+
+
+# ---------------------------------------------------------------------------------------- Ruby
+def gemspec(name: str, version: str, licenses: Sequence[str] = ("MIT",)) -> str:
+    """The stub RubyGems writes to specifications/ at install time."""
+    lic = ", ".join(f'"{x}".freeze' for x in licenses)
+    return (
+        "# -*- encoding: utf-8 -*-\n"
+        f"# stub: {name} {version} ruby lib\n\n"
+        "Gem::Specification.new do |s|\n"
+        f'  s.name = "{name}".freeze\n'
+        f'  s.version = "{version}"\n\n'
+        '  s.required_rubygems_version = Gem::Requirement.new(">= 0".freeze)'
+        " if s.respond_to? :required_rubygems_version=\n"
+        '  s.require_paths = ["lib".freeze]\n'
+        '  s.authors = ["Someone".freeze]\n'
+        f"  s.licenses = [{lic}]\n"
+        '  s.required_ruby_version = Gem::Requirement.new(">= 2.4.0".freeze)\n'
+        '  s.rubygems_version = "3.4.10".freeze\n'
+        f'  s.summary = "{name} test gem".freeze\n'
+        "end\n"
+    )
+
+
+def ruby_image(compression: str = "gzip") -> TestImage:
+    """No OS; a bundler-installed gem (rack 2.2.8) and a default gem of the Ruby install."""
+    return make_image(
+        "ruby",
+        [
+            [
+                file("usr/local/bundle/specifications/rack-2.2.8.gemspec", gemspec("rack", "2.2.8")),
+                file(
+                    "usr/local/lib/ruby/gems/3.2.0/specifications/default/json-2.6.3.gemspec",
+                    gemspec("json", "2.6.3", ["Ruby", "BSD-2-Clause"]),
+                ),
+                file("usr/local/bundle/gems/rack-2.2.8/lib/rack.rb", "module Rack; end\n"),
+            ]
+        ],
+        compression,
+    )

@@ -76,6 +76,7 @@ def all_analyzers() -> list[Analyzer]:
     from dockyard.scanning.analyzers.os_release import OsReleaseAnalyzer
     from dockyard.scanning.analyzers.python import PythonAnalyzer
     from dockyard.scanning.analyzers.rpm import RpmAnalyzer
+    from dockyard.scanning.analyzers.ruby import RubyAnalyzer
 
     return [
         OsReleaseAnalyzer(),
@@ -85,5 +86,6 @@ def all_analyzers() -> list[Analyzer]:
         PythonAnalyzer(),
         NpmAnalyzer(),
         JavaAnalyzer(),
+        RubyAnalyzer(),
         BinaryAnalyzer(),
     ]

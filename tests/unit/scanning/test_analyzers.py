@@ -593,3 +593,23 @@ def test_jar_metadata_bomb_is_read_only_in_part() -> None:
     assert len(jar) < 1024 * 1024
     out = run(JavaAnalyzer(), "lib/a.jar", jar)
     assert nv(out) == [("g:a", "1.0")]  # the first MiB has everything a pom.properties needs
+
+
+# ------------------------------------------------------------------------------------------ Ruby
+def test_gemspec_stubs() -> None:
+    from dockyard.scanning.analyzers.ruby import RubyAnalyzer
+    from dockyard.scanning.model import GEMSPEC
+    from tests.scanning_images import gemspec
+
+    a = RubyAnalyzer()
+    path = "usr/local/lib/ruby/gems/3.2.0/specifications/default/json-2.6.3.gemspec"
+    (p,) = run(a, path, gemspec("json", "2.6.3", ["Ruby", "BSD-2-Clause"]).encode()).packages
+    assert (p.name, p.version, p.ecosystem, p.package_manager) == ("json", "2.6.3", "RubyGems", GEMSPEC)
+    assert p.purl == "pkg:gem/json@2.6.3" and p.license == "Ruby AND BSD-2-Clause"
+    single = (
+        "Gem::Specification.new do |s|\n  s.name = 'rake'\n  s.version = '13.0.6'\n  s.license = 'MIT'\nend\n"
+    )
+    (p,) = run(a, "var/lib/gems/3.1.0/specifications/rake-13.0.6.gemspec", single.encode()).packages
+    assert (p.name, p.version, p.license) == ("rake", "13.0.6", "MIT")
+    assert run(a, "x/specifications/broken.gemspec", b"s.name = 'x'\n").packages == []
+    assert not a.wants("src/myapp/myapp.gemspec", 0o644, 100)  # a gem's source tree, not an install

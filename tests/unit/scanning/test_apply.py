@@ -32,6 +32,7 @@ from tests.scanning_images import (  # noqa: E402
     metadata,
     opaque,
     rocky9_image,
+    ruby_image,
     scratch_image,
     whiteout,
 )
@@ -113,6 +114,11 @@ def test_go_java_and_scratch_images() -> None:
         ("org.apache.logging.log4j:log4j-core", "2.14.1", "Maven", JAR)
     ]
     assert inventory(scratch_image()) == Inventory(os=None, packages=[])
+    ruby = inventory(ruby_image())
+    assert {(p.name, p.version, p.ecosystem) for p in ruby.packages} == {
+        ("rack", "2.2.8", "RubyGems"),
+        ("json", "2.6.3", "RubyGems"),
+    }
 
 
 def test_rocky9_rpm_image() -> None:

@@ -22,7 +22,7 @@ import pytest
 from dockyard.scanning.analyzers.binary import BinaryAnalyzer
 from dockyard.scanning.apply import apply_layers
 from dockyard.scanning.layers import analyze_layer
-from dockyard.scanning.model import CARGO, GOBINARY, JAR, NODEPKG, OS, PYTHONPKG, Inventory, Package
+from dockyard.scanning.model import CARGO, GEMSPEC, GOBINARY, JAR, NODEPKG, OS, PYTHONPKG, Inventory, Package
 
 ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # for tests.scanning_images
@@ -51,7 +51,14 @@ SYFT_ONLY = {
 # ... and that we report but syft does not: none so far.
 OURS_ONLY: set[tuple[str, str, str, str]] = set()
 
-TYPES = {PYTHONPKG: "python", NODEPKG: "npm", GOBINARY: "go-module", JAR: "java-archive", CARGO: "rust-crate"}
+TYPES = {
+    PYTHONPKG: "python",
+    NODEPKG: "npm",
+    GOBINARY: "go-module",
+    JAR: "java-archive",
+    CARGO: "rust-crate",
+    GEMSPEC: "gem",
+}
 
 
 def syft_type(p: Package) -> str:
@@ -118,6 +125,7 @@ CASES = [
     "scratch",
     "rocky9",
     "distroless",
+    "ruby",
 ]
 
 
