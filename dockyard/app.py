@@ -114,7 +114,9 @@ async def _plain(send: Send, status: int, body: bytes) -> None:
 def create_app() -> Any:
     """Factory for ASGI servers: settings come from the environment."""
     from dockyard.cli import settings_from_env
+    from dockyard.serving import tune_allocator
 
+    tune_allocator()
     settings = settings_from_env()
     configure_logging(settings.log_level, settings.json_logs)
     return MetricsMiddleware(DockyardApp(settings))

@@ -254,9 +254,7 @@ def main() -> None:
 )
 def serve(**kwargs: Any) -> None:
     """Run the registry (OCI /v2/ API) on HOST:PORT."""
-    from granian.constants import Interfaces, Loops
-    from granian.log import LogLevels
-    from granian.server import Server
+    from dockyard import serving
 
     settings = _settings(**kwargs)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -274,8 +272,8 @@ def serve(**kwargs: Any) -> None:
             fg="yellow",
             err=True,
         )
-    # Migrations and first-start setup run in a child process, so this supervising process
-    # never imports the application (it stays small; the workers import it themselves).
+    # Migrations and first-start setup run in a child process: the schema is current before
+    # anything serves, and with several workers this supervisor never imports the application.
     import subprocess
 
     env = {**os.environ, SETTINGS_ENV: _settings_json(settings)}
@@ -285,17 +283,10 @@ def serve(**kwargs: Any) -> None:
     settings = dataclasses.replace(settings, migrate_on_start=False)
     os.environ[SETTINGS_ENV] = _settings_json(settings)
     _print_welcome(settings)
-    Server(
-        "dockyard.app:create_app",
-        address=settings.host,
-        port=settings.port,
-        interface=Interfaces.ASGI,
-        workers=settings.workers,
-        loop=Loops.uvloop,
-        factory=True,
-        log_level=LogLevels(settings.log_level),
-        backlog=2048,
-    ).serve()
+    # One worker: served in this process; more: forked by Granian's supervisor (dockyard/serving.py).
+    serving.run(
+        host=settings.host, port=settings.port, workers=settings.workers, log_level=settings.log_level
+    )
 
 
 def _settings_json(settings: Settings) -> str:

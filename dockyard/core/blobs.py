@@ -34,8 +34,9 @@ from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
 
 # Bytes handed to the hashing/writing threads at once: large enough that thread
-# hops are rare, small enough that memory stays flat whatever the blob size.
-BATCH = 2 * 1024 * 1024
+# hops are rare (a few hundred a second at full speed), small enough that memory stays
+# flat whatever the blob size (two batches per transfer at most).
+BATCH = 1024 * 1024
 HASHER_CACHE_SIZE = 4096
 
 
@@ -425,10 +426,13 @@ class BlobService:
     ) -> BlobInfo:
         """Check the digest, then record the blob, publishing the upload's bytes only if they are new.
 
-        The blob row is locked while deciding, so a concurrent garbage collector either
-        removed the old row first (then these bytes are published under a new key) or
-        finds the new link and keeps the blob. A blob row therefore always points at
-        bytes that exist.
+        New bytes are published (made durable under a key of this upload's own) before the
+        write transaction, so that concurrent pushes do not queue behind each other's fsyncs;
+        no row names that key until the transaction commits, and nothing deletes a key no row
+        names. In the transaction the blob row is locked while deciding, so a concurrent
+        garbage collector either removed the old row first (then these bytes are published
+        under a new key) or finds the new link and keeps the blob. A blob row therefore
+        always points at bytes that exist.
         """
         expected = parse_digest(digest)
         await self.store.finish_upload(upload.id, upload.size, upload.state)
@@ -444,27 +448,42 @@ class BlobService:
         published: str | None = None
         superseded: str | None = None
         linked_before = False
-        async with self.db.write() as conn:
-            if exclusive:
-                linked_before = await self._is_linked(conn, repo.id, digest)
-            key = await self._lock_blob(conn, digest)
-            if key is None:
-                key = published = await self.store.publish(upload.id, digest, upload.size)
-                inserted = await conn.execute(
-                    self._new_blob_statement(),
-                    {
-                        "b_digest": digest,
-                        "b_size": upload.size,
-                        "b_storage_key": key,
-                        "b_created_at": t.now(),
-                    },
-                )
-                if not inserted.rowcount:  # another upload of the same bytes won the race
-                    superseded, key = published, await self._lock_blob(conn, digest)
-            if not linked_before:
-                await self._link(conn, repo.id, digest)
-            if has_row:
-                await conn.execute(_DELETE_UPLOAD, {"id": upload.id})
+        async with self.db.read() as rconn:
+            known = await rconn.scalar(_BLOB_KEY, {"digest": digest}) is not None
+        if not known:
+            published = await self.store.publish(upload.id, digest, upload.size)
+        committed = False
+        try:
+            async with self.db.write() as conn:
+                if exclusive:
+                    linked_before = await self._is_linked(conn, repo.id, digest)
+                key = await self._lock_blob(conn, digest)
+                if key is None:
+                    if published is None:  # the row was collected since the check above
+                        published = await self.store.publish(upload.id, digest, upload.size)
+                    key = published
+                    inserted = await conn.execute(
+                        self._new_blob_statement(),
+                        {
+                            "b_digest": digest,
+                            "b_size": upload.size,
+                            "b_storage_key": key,
+                            "b_created_at": t.now(),
+                        },
+                    )
+                    if not inserted.rowcount:  # another upload of the same bytes won the race
+                        superseded, key = published, await self._lock_blob(conn, digest)
+                elif published is not None:  # another upload of the same bytes won the race
+                    superseded = published
+                if not linked_before:
+                    await self._link(conn, repo.id, digest)
+                if has_row:
+                    await conn.execute(_DELETE_UPLOAD, {"id": upload.id})
+            committed = True
+        finally:
+            if not committed and published is not None:
+                with contextlib.suppress(Exception):
+                    await self.store.delete_many([published])  # no row names it
         if published is None:
             await self.store.delete_upload(upload.id, upload.state)
         else:
@@ -516,13 +535,15 @@ async def pump(body: AsyncIterator[bytes], write: Any, hasher: Any) -> int:
     """Copy a request body to storage while hashing it, one batch in flight at a time.
 
     Hashing and writing run in threads (hashlib and os.write release the GIL), so
-    the event loop keeps receiving the next batch meanwhile.
+    the event loop keeps receiving the next batch meanwhile. A filled batch buffer is
+    handed over as it is (never copied, never written to again) and a new one started:
+    at most two batches per transfer are alive at once.
     """
     total = 0
     buf = bytearray()
     pending: asyncio.Future[Any] | None = None
 
-    async def consume(data: bytes) -> None:
+    async def consume(data: bytearray) -> None:
         if hasher is None:
             await write(data)
         else:
@@ -535,8 +556,7 @@ async def pump(body: AsyncIterator[bytes], write: Any, hasher: Any) -> int:
             buf += chunk
             total += len(chunk)
             if len(buf) >= BATCH:
-                data = bytes(buf)
-                buf.clear()
+                data, buf = buf, bytearray()
                 if pending is not None:
                     await pending
                 pending = asyncio.ensure_future(consume(data))
@@ -544,7 +564,7 @@ async def pump(body: AsyncIterator[bytes], write: Any, hasher: Any) -> int:
             await pending
             pending = None
         if buf:
-            await consume(bytes(buf))
+            await consume(buf)
     finally:
         if pending is not None and not pending.done():
             pending.cancel()

@@ -112,6 +112,37 @@ def tag_is_immutable(repo: Repository, tag: str) -> bool:
 PushHook = Callable[[Repository, "PushResult", int], Awaitable[None]]
 
 
+# A pull's manifest lookups (by digest, by tag), built once: building costs more than running.
+_m, _r = t.manifests, t.repositories
+_COLUMNS = (
+    _m.c.digest,
+    _m.c.media_type,
+    _m.c.content,
+    _m.c.repository_id,
+    _m.c.id,
+    _m.c.last_pulled_at,
+    _m.c.storage_class,
+)
+_BY_DIGEST = (
+    sa.select(*_COLUMNS)
+    .select_from(_r.join(_m, _m.c.repository_id == _r.c.id))
+    .where(
+        _r.c.account_id == sa.bindparam("account_id"),
+        _r.c.name == sa.bindparam("name"),
+        _m.c.digest == sa.bindparam("reference"),
+    )
+)
+_BY_TAG = (
+    sa.select(*_COLUMNS)
+    .select_from(_r.join(t.tags, t.tags.c.repository_id == _r.c.id).join(_m, _m.c.id == t.tags.c.manifest_id))
+    .where(
+        _r.c.account_id == sa.bindparam("account_id"),
+        _r.c.name == sa.bindparam("name"),
+        t.tags.c.name == sa.bindparam("reference"),
+    )
+)
+
+
 class ManifestService:
     def __init__(self, db: Database, repositories: RepositoryService) -> None:
         self.db = db
@@ -120,23 +151,10 @@ class ManifestService:
 
     # ---------------------------------------------------------------- reads
     async def get(self, account_id: str, repo_name: str, reference: str) -> StoredManifest:
-        m, r = t.manifests, t.repositories
-        cols = (
-            m.c.digest,
-            m.c.media_type,
-            m.c.content,
-            m.c.repository_id,
-            m.c.id,
-            m.c.last_pulled_at,
-            m.c.storage_class,
-        )
+        params = {"account_id": account_id, "name": repo_name, "reference": reference}
         if is_digest(reference):
             parse_digest(reference)
-            query = (
-                sa.select(*cols)
-                .select_from(r.join(m, m.c.repository_id == r.c.id))
-                .where(r.c.account_id == account_id, r.c.name == repo_name, m.c.digest == reference)
-            )
+            query = _BY_DIGEST
         else:
             try:
                 validate_tag(reference)
@@ -145,15 +163,9 @@ class ManifestService:
                 raise ManifestUnknown(
                     f"manifest {reference[:200]!r} is unknown", {"reference": reference}
                 ) from None
-            query = (
-                sa.select(*cols)
-                .select_from(
-                    r.join(t.tags, t.tags.c.repository_id == r.c.id).join(m, m.c.id == t.tags.c.manifest_id)
-                )
-                .where(r.c.account_id == account_id, r.c.name == repo_name, t.tags.c.name == reference)
-            )
+            query = _BY_TAG
         async with self.db.read() as conn:
-            row = (await conn.execute(query)).first()
+            row = (await conn.execute(query, params)).first()
             if row is None:
                 await self.repositories.get(account_id, repo_name, conn)  # NAME_UNKNOWN first
                 raise ManifestUnknown(
