@@ -697,8 +697,13 @@ def distroless_image(compression: str = "gzip") -> TestImage:
 
 
 def more_images() -> dict[str, TestImage]:
-    """Images beyond the stable `all_images()` set (RPM, distroless, Ruby)."""
-    return {"rocky9": rocky9_image(), "distroless": distroless_image("zstd"), "ruby": ruby_image()}
+    """Images beyond the stable `all_images()` set (RPM sqlite and Berkeley DB, distroless, Ruby)."""
+    return {
+        "rocky9": rocky9_image(),
+        "ubi8": ubi8_image(),
+        "distroless": distroless_image("zstd"),
+        "ruby": ruby_image(),
+    }
 
 
 # ---------------------------------------------------------------------------------------- Ruby
@@ -739,3 +744,20 @@ def ruby_image(compression: str = "gzip") -> TestImage:
         ],
         compression,
     )
+
+
+def ubi8_image(compression: str = "gzip") -> TestImage:
+    """UBI 8 with a real Berkeley DB rpmdb (libuuid; see tests/unit/scanning/data/README.md).
+    RHEL advisories need repository CPEs, so its packages get no ecosystem."""
+    bdb = Path(__file__).parent / "unit" / "scanning" / "data" / "rpm-bdb-libuuid-Packages.gz"
+    base = [
+        file(
+            "etc/os-release",
+            'NAME="Red Hat Enterprise Linux"\nVERSION="8.8 (Ootpa)"\nID="rhel"\nID_LIKE="fedora"\n'
+            'VERSION_ID="8.8"\nPLATFORM_ID="platform:el8"\n'
+            'PRETTY_NAME="Red Hat Enterprise Linux 8.8 (Ootpa)"\n',
+        ),
+        file("etc/redhat-release", "Red Hat Enterprise Linux release 8.8 (Ootpa)\n"),
+        file("var/lib/rpm/Packages", gzip.decompress(bdb.read_bytes())),
+    ]
+    return make_image("ubi8", [base], compression)

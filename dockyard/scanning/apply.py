@@ -30,6 +30,8 @@ RELEASE_FILE_IDS = {
     "etc/fedora-release": "fedora",
     "etc/redhat-release": "rhel",
 }
+# purl namespaces name the vendor; otherwise the os-release ID is used, as syft does.
+PURL_VENDOR = {"rhel": "redhat"}
 # Ubuntu LTS releases, for os-release files whose VERSION does not say "LTS".
 UBUNTU_LTS = {"14.04", "16.04", "18.04", "20.04", "22.04", "24.04", "26.04"}
 
@@ -208,7 +210,7 @@ def _os_package(p: Package, os: OsInfo | None, digest: str) -> Package:
         qualifiers["upstream"] = upstream
     purl = PackageURL(
         type=kind,
-        namespace=os.id if os else None,
+        namespace=PURL_VENDOR.get(os.id, os.id) if os else None,
         name=p.name,
         version=version,
         qualifiers=qualifiers or None,

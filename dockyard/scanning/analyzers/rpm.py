@@ -1,5 +1,6 @@
-"""rpm: the sqlite rpmdb (RHEL 9 family, Fedora, Amazon Linux 2023): table Packages(hnum, blob),
-each blob an RPM header without its lead. Berkeley DB and NDB databases are not read yet (noted)."""
+"""rpm: the sqlite rpmdb (RHEL 9 family, Fedora, Amazon Linux 2023; table Packages(hnum, blob))
+and the Berkeley DB hash `Packages` (RHEL/CentOS 5-8, Amazon Linux 2), each value an RPM header
+without its lead. SUSE's NDB `Packages.db` is not read yet (noted)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,23 @@ import shutil
 import sqlite3
 import struct
 import tempfile
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from dockyard.scanning.analyzers import BaseAnalyzer, FileOutput, MiB
 from dockyard.scanning.model import OS, Package
 
 SQLITE_PATHS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite", "usr/share/rpm/rpmdb.sqlite")
-LEGACY_PATHS = (
-    "var/lib/rpm/Packages",
-    "var/lib/rpm/Packages.db",
-    "usr/lib/sysimage/rpm/Packages",
-    "usr/lib/sysimage/rpm/Packages.db",
-)
+BDB_PATHS = ("var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages")
+NDB_PATHS = ("var/lib/rpm/Packages.db", "usr/lib/sysimage/rpm/Packages.db")
+
+# Berkeley DB hash database layout (libdb db_page.h), as go-rpmdb reads it.
+BDB_HASH_MAGIC = 0x00061561
+BDB_PAGE_SIZES = {512, 1024, 2048, 4096, 8192, 16384, 32768, 65536}
+BDB_PAGE_HEADER = 26
+BDB_HASH_UNSORTED, BDB_OVERFLOW, BDB_HASH = 2, 7, 13
+BDB_HOFFPAGE = 3  # an item stored on a chain of overflow pages (every rpm header is one)
+MAX_HEADER = 64 * MiB
 
 TAG_NAME, TAG_VERSION, TAG_RELEASE, TAG_EPOCH = 1000, 1001, 1002, 1003
 TAG_LICENSE, TAG_ARCH, TAG_SOURCERPM = 1014, 1022, 1044
@@ -124,22 +130,85 @@ def package_from_header(h: dict[int, object], path: str) -> Package | None:
     )
 
 
-def read_sqlite(db_path: str, path: str) -> tuple[list[Package], list[str]]:
+class BdbError(ValueError):
+    pass
+
+
+def bdb_values(f: BinaryIO) -> Iterator[bytes]:
+    """Every off-page value of a Berkeley DB hash database: walk the hash pages, take the value
+    half of each key/value pair, and concatenate its overflow page chain."""
+    f.seek(0)
+    meta = f.read(512)
+    if len(meta) < 512:
+        raise BdbError("short metadata page")
+    if struct.unpack_from("<I", meta, 12)[0] == BDB_HASH_MAGIC:
+        order = "<"
+    elif struct.unpack_from(">I", meta, 12)[0] == BDB_HASH_MAGIC:
+        order = ">"
+    else:
+        raise BdbError("not a Berkeley DB hash database")
+    (page_size,) = struct.unpack_from(order + "I", meta, 20)
+    (last_page,) = struct.unpack_from(order + "I", meta, 32)
+    if page_size not in BDB_PAGE_SIZES:
+        raise BdbError(f"unexpected page size {page_size}")
+
+    def page(number: int) -> bytes:
+        f.seek(number * page_size)
+        return f.read(page_size)
+
+    for number in range(last_page + 1):
+        data = page(number)
+        if len(data) < page_size:
+            break
+        if data[25] not in (BDB_HASH, BDB_HASH_UNSORTED):
+            continue
+        (entries,) = struct.unpack_from(order + "H", data, 20)
+        if entries % 2 or BDB_PAGE_HEADER + 2 * entries > page_size:
+            continue
+        offsets = struct.unpack_from(f"{order}{entries}H", data, BDB_PAGE_HEADER)
+        for offset in offsets[1::2]:  # key, value, key, value...
+            if offset + 12 > page_size or data[offset] != BDB_HOFFPAGE:
+                continue
+            current, _length = struct.unpack_from(order + "II", data, offset + 4)
+            value = bytearray()
+            seen: set[int] = set()
+            while current and current not in seen and current <= last_page and len(value) < MAX_HEADER:
+                seen.add(current)
+                overflow = page(current)
+                if len(overflow) < page_size or overflow[25] != BDB_OVERFLOW:
+                    break
+                (next_page,) = struct.unpack_from(order + "I", overflow, 16)
+                (used,) = struct.unpack_from(order + "H", overflow, 22)  # bytes used on the last page
+                value += (
+                    overflow[BDB_PAGE_HEADER : BDB_PAGE_HEADER + used]
+                    if not next_page
+                    else overflow[BDB_PAGE_HEADER:]
+                )
+                current = next_page
+            yield bytes(value)
+
+
+def packages_from_blobs(blobs: Iterable[bytes], path: str) -> tuple[list[Package], list[str]]:
     packages: list[Package] = []
     owned: list[str] = []
+    for blob in blobs:
+        try:
+            h = parse_header(blob)
+        except (HeaderError, struct.error):
+            continue
+        if (p := package_from_header(h, path)) is not None:
+            packages.append(p)
+            owned.extend(header_files(h))
+    return packages, owned
+
+
+def read_sqlite(db_path: str, path: str) -> tuple[list[Package], list[str]]:
     conn = sqlite3.connect(f"file:{db_path}?mode=ro&immutable=1", uri=True)
     try:
-        for (blob,) in conn.execute("SELECT blob FROM Packages ORDER BY hnum"):
-            try:
-                h = parse_header(bytes(blob))
-            except (HeaderError, struct.error):
-                continue
-            if (p := package_from_header(h, path)) is not None:
-                packages.append(p)
-                owned.extend(header_files(h))
+        rows = conn.execute("SELECT blob FROM Packages ORDER BY hnum")
+        return packages_from_blobs((bytes(blob) for (blob,) in rows), path)
     finally:
         conn.close()
-    return packages, owned
 
 
 class RpmAnalyzer(BaseAnalyzer):
@@ -148,11 +217,17 @@ class RpmAnalyzer(BaseAnalyzer):
     spool = True
 
     def wants(self, path: str, mode: int, size: int) -> bool:
-        return path in SQLITE_PATHS or path in LEGACY_PATHS
+        return path in SQLITE_PATHS or path in BDB_PATHS or path in NDB_PATHS
 
     def analyze(self, path: str, f: BinaryIO, size: int) -> FileOutput:
-        if path in LEGACY_PATHS:
-            return FileOutput(notes=[f"{path}: Berkeley DB / NDB rpm databases are not supported yet"])
+        if path in NDB_PATHS:
+            return FileOutput(notes=[f"{path}: NDB rpm databases (SUSE) are not supported yet"])
+        if path in BDB_PATHS:
+            try:
+                packages, owned = packages_from_blobs(bdb_values(f), path)
+            except BdbError as e:
+                return FileOutput(notes=[f"{path}: unreadable rpmdb ({e})"])
+            return FileOutput(packages=packages, owned=owned)
         # sqlite needs a real file; the spool may still be in memory.
         fd, tmp = tempfile.mkstemp(suffix=".sqlite")
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import sqlite3
@@ -292,8 +293,24 @@ def test_rpm_header_guards_and_source_rpm_split() -> None:
     assert split_source_rpm("weird.src.rpm") is None
 
 
-def test_rpm_bdb_is_noted_not_failed() -> None:
+DATA = Path(__file__).parent / "data"
+
+
+def test_rpm_berkeley_db_real_fixture() -> None:
+    """A real RHEL 8 `Packages` (Berkeley DB hash) from go-rpmdb's test data (see data/README.md)."""
+    data = gzip.decompress((DATA / "rpm-bdb-libuuid-Packages.gz").read_bytes())
+    out = run(RpmAnalyzer(), "var/lib/rpm/Packages", data)
+    (p,) = out.packages
+    assert (p.name, p.version, p.arch, p.license) == ("libuuid", "2.32.1-42.el8_8", "x86_64", "BSD")
+    assert (p.source_name, p.source_version) == ("util-linux", "2.32.1-42.el8_8")
+    assert "usr/lib64/libuuid.so.1.3.0" in (out.owned or [])
+    assert not out.notes
+
+
+def test_rpm_unreadable_and_ndb_are_noted_not_failed() -> None:
     out = run(RpmAnalyzer(), "var/lib/rpm/Packages", b"\x00" * 4096)
+    assert out.packages == [] and "unreadable" in out.notes[0]
+    out = run(RpmAnalyzer(), "usr/lib/sysimage/rpm/Packages.db", b"\x00" * 4096)
     assert out.packages == [] and "not supported" in out.notes[0]
     bad = run(RpmAnalyzer(), "usr/lib/sysimage/rpm/rpmdb.sqlite", b"not sqlite at all" * 10)
     assert bad.packages == [] and bad.notes

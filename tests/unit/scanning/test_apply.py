@@ -34,6 +34,7 @@ from tests.scanning_images import (  # noqa: E402
     rocky9_image,
     ruby_image,
     scratch_image,
+    ubi8_image,
     whiteout,
 )
 
@@ -138,6 +139,21 @@ def test_rocky9_rpm_image() -> None:
     assert ssl.purl == (
         "pkg:rpm/rocky/openssl-libs@3.0.7-24.el9?arch=x86_64&distro=rocky-9.3&epoch=1"
         "&upstream=openssl-3.0.7-24.el9.src.rpm"
+    )
+
+
+def test_ubi8_berkeley_db_image() -> None:
+    inv = inventory(ubi8_image())
+    assert inv.os is not None and (inv.os.id, inv.os.version_id, inv.os.ecosystem) == ("rhel", "8.8", None)
+    (p,) = inv.packages
+    assert (p.name, p.version, p.ecosystem, p.source_name) == (
+        "libuuid",
+        "2.32.1-42.el8_8",
+        None,
+        "util-linux",
+    )
+    assert p.purl == (
+        "pkg:rpm/redhat/libuuid@2.32.1-42.el8_8?arch=x86_64&distro=rhel-8.8&upstream=util-linux-2.32.1-42.el8_8.src.rpm"
     )
 
 

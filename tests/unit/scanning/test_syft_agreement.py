@@ -124,6 +124,7 @@ CASES = [
     "java",
     "scratch",
     "rocky9",
+    "ubi8",
     "distroless",
     "ruby",
 ]
