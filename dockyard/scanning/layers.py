@@ -29,7 +29,7 @@ from dockyard.scanning.model import Package
 
 # Bump whenever analysis results for the same bytes would change (new analyzer, parser fix...):
 # cached layer results carry the version they were made with and older ones are recomputed.
-ANALYZER_VERSION = 4
+ANALYZER_VERSION = 5
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

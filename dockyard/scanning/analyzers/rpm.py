@@ -1,6 +1,6 @@
-"""rpm: the sqlite rpmdb (RHEL 9 family, Fedora, Amazon Linux 2023; table Packages(hnum, blob))
-and the Berkeley DB hash `Packages` (RHEL/CentOS 5-8, Amazon Linux 2), each value an RPM header
-without its lead. SUSE's NDB `Packages.db` is not read yet (noted)."""
+"""rpm: the sqlite rpmdb (RHEL 9 family, Fedora, Amazon Linux 2023; table Packages(hnum, blob)),
+the Berkeley DB hash `Packages` (RHEL/CentOS 5-8, Amazon Linux 2) and SUSE's NDB `Packages.db`,
+each value an RPM header without its lead. The two binary formats are read like go-rpmdb does."""
 
 from __future__ import annotations
 
@@ -188,6 +188,40 @@ def bdb_values(f: BinaryIO) -> Iterator[bytes]:
             yield bytes(value)
 
 
+NDB_MAGIC = int.from_bytes(b"RpmP", "little")
+NDB_SLOT_MAGIC = int.from_bytes(b"Slot", "little")
+NDB_BLOB_MAGIC = int.from_bytes(b"BlbS", "little")
+NDB_PAGE = 4096
+
+
+def ndb_values(f: BinaryIO) -> Iterator[bytes]:
+    """rpm's "new" database (lib/backend/ndb/rpmpkg.c): a 32-byte header, slot pages of 16-byte
+    slots (magic, package index, block offset, block count), blobs at offset*16 behind a 16-byte
+    blob header (magic, package index, checksum, length)."""
+    f.seek(0)
+    header = f.read(32)
+    if len(header) < 32:
+        raise BdbError("short NDB header")
+    magic, version, _generation, slot_pages = struct.unpack_from("<IIII", header)
+    if magic != NDB_MAGIC or version != 0 or not 0 < slot_pages <= 2048:
+        raise BdbError("not an NDB rpm database")
+    slots = f.read(slot_pages * NDB_PAGE - 32)  # the header takes the first two slots
+    for i in range(len(slots) // 16):
+        slot_magic, index, block, _count = struct.unpack_from("<IIII", slots, i * 16)
+        if slot_magic != NDB_SLOT_MAGIC:
+            raise BdbError("bad NDB slot")
+        if index == 0:
+            continue  # free slot
+        f.seek(block * 16)
+        blob_header = f.read(16)
+        if len(blob_header) < 16:
+            continue
+        blob_magic, blob_index, _checksum, length = struct.unpack("<IIII", blob_header)
+        if blob_magic != NDB_BLOB_MAGIC or blob_index != index or length > MAX_HEADER:
+            continue
+        yield f.read(length)
+
+
 def packages_from_blobs(blobs: Iterable[bytes], path: str) -> tuple[list[Package], list[str]]:
     packages: list[Package] = []
     owned: list[str] = []
@@ -220,11 +254,10 @@ class RpmAnalyzer(BaseAnalyzer):
         return path in SQLITE_PATHS or path in BDB_PATHS or path in NDB_PATHS
 
     def analyze(self, path: str, f: BinaryIO, size: int) -> FileOutput:
-        if path in NDB_PATHS:
-            return FileOutput(notes=[f"{path}: NDB rpm databases (SUSE) are not supported yet"])
-        if path in BDB_PATHS:
+        if path in BDB_PATHS or path in NDB_PATHS:
+            reader = bdb_values if path in BDB_PATHS else ndb_values
             try:
-                packages, owned = packages_from_blobs(bdb_values(f), path)
+                packages, owned = packages_from_blobs(reader(f), path)
             except BdbError as e:
                 return FileOutput(notes=[f"{path}: unreadable rpmdb ({e})"])
             return FileOutput(packages=packages, owned=owned)
