@@ -402,7 +402,7 @@ vuln_affected = sa.Table(
 vuln_sources = sa.Table(
     "vuln_sources",
     metadata,
-    sa.Column("name", sa.String(128), primary_key=True),  # "osv:Debian", "debian-tracker", "alpine-secdb:v3.19"
+    sa.Column("name", sa.String(128), primary_key=True),  # "osv:Debian", "alpine-secdb:v3.19"
     sa.Column("imported_at", UTCDateTime, nullable=False),
     sa.Column("records", sa.Integer, nullable=False, server_default="0"),
     sa.Column("sha256", sa.String(64), nullable=True),  # of the input, to skip re-imports
