@@ -738,3 +738,45 @@ def test_scanning_actions_go_through_authorization(scan_reg: Registry, ecr: Any)
             attempt()
         assert error_code(err) == "AccessDeniedException"
     assert ecr.get_registry_scanning_configuration()["scanningConfiguration"]["scanType"] == "BASIC"
+
+
+def test_docker_cli_push_is_scanned_on_push(
+    registry: Registry, docker_cli: clients.DockerCLI, tmp_path: Path
+) -> None:
+    """The user's path: `aws ecr create-repository --image-scanning-configuration scanOnPush=true`,
+    `docker load` + `docker push`, `aws ecr wait image-scan-complete`, describe the findings.
+
+    It runs on the session server (the one the docker CLI fixture trusts), whose registry
+    scanning configuration is the default BASIC one, so the repository's own flag decides."""
+    imported = registry.cli("vulndb", "import", str(OSV))
+    assert imported.returncode == 0, imported.describe()
+    repo = name("docker")
+    aws_cli(
+        registry,
+        "create-repository",
+        "--repository-name",
+        repo,
+        "--image-scanning-configuration",
+        "scanOnPush=true",
+    )
+    image = si.debian12_image(compressions=("gzip", "gzip"))
+    archive = si.write_docker_archive(image, tmp_path / "debian12.tar")
+    docker_cli.run("load", "-i", str(archive))
+    local = f"{image.name}:{image.tag}"
+    target = f"{registry.localhost}/{repo}:v1"
+    docker_cli.run("tag", local, target)
+    docker_cli.run("push", target)
+    try:
+        aws_cli(
+            registry, "wait", "image-scan-complete", "--repository-name", repo, "--image-id", "imageTag=v1"
+        )
+        response = aws_cli(
+            registry, "describe-image-scan-findings", "--repository-name", repo, "--image-id", "imageTag=v1"
+        )
+        check_output_shape("DescribeImageScanFindings", response)
+        check_enums(response)
+        assert response["imageScanStatus"]["status"] == "COMPLETE"
+        # docker recompresses the layers (new digests), but the packages are the same.
+        assert findings_set(response) == OS_FINDINGS
+    finally:
+        docker_cli.run("rmi", "--force", local, target, check=False)
