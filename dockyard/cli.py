@@ -39,6 +39,24 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None)
     return value
 
 
+def address_options(command: Any) -> Any:
+    """How repository URIs are written (serve, and the commands that print URIs)."""
+    command = click.option(
+        "--public-host",
+        envvar="DOCKYARD_PUBLIC_HOST",
+        help="host[:port] clients reach the server at (default: the address it listens on).",
+    )(command)
+    return click.option(
+        "--uri-style",
+        type=click.Choice(["host", "aws"]),
+        default="host",
+        envvar="DOCKYARD_URI_STYLE",
+        show_default=True,
+        help="repositoryUri/proxyEndpoint form: the address clients use, "
+        "or AWS's <acct>.dkr.ecr.<region>.amazonaws.com.",
+    )(command)
+
+
 def storage_options(func: F) -> F:
     """The options every command that touches storage shares."""
     options = [
@@ -163,18 +181,7 @@ def main() -> None:
     show_default=True,
     help="BLOB_MOUNTING for accounts that never set it (ECR starts with DISABLED).",
 )
-@click.option(
-    "--uri-style",
-    type=click.Choice(["host", "aws"]),
-    default="host",
-    envvar="DOCKYARD_URI_STYLE",
-    show_default=True,
-    help="repositoryUri/proxyEndpoint form: the address clients use, "
-    "or AWS's <acct>.dkr.ecr.<region>.amazonaws.com.",
-)
-@click.option(
-    "--public-host", envvar="DOCKYARD_PUBLIC_HOST", help="host[:port] clients reach this server at."
-)
+@address_options
 @click.option(
     "--token-ttl",
     default=12 * 3600,
@@ -375,19 +382,7 @@ def repo_create(name: str, tag_mutability: str, **kwargs: Any) -> None:
 
 @repo.command("list")
 @storage_options
-@click.option(
-    "--public-host",
-    envvar="DOCKYARD_PUBLIC_HOST",
-    help="host[:port] clients reach the server at, for the URIs shown (default: localhost:5000).",
-)
-@click.option(
-    "--uri-style",
-    type=click.Choice(["host", "aws"]),
-    default="host",
-    envvar="DOCKYARD_URI_STYLE",
-    show_default=True,
-    help="URI form, as `dockyard serve --uri-style`.",
-)
+@address_options
 @click.option("--bytes", "exact", is_flag=True, help="Exact byte counts instead of KiB/MiB/GiB.")
 def repo_list(exact: bool, **kwargs: Any) -> None:
     """List the repositories of the account: what DescribeRepositories shows (name, URI,
