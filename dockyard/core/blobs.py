@@ -531,19 +531,35 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
         yield bytes(view[offset : offset + BATCH])
 
 
+# Batch buffers, reused: a transfer fills one while the threads hash and write the previous
+# one, so memory stays at two buffers per transfer in flight, with no copies and no fresh pages
+# to fault in. At most this many idle buffers are kept.
+_POOL_MAX = 8
+_pool: list[bytearray] = []
+
+
+def _take_buffer() -> bytearray:
+    return _pool.pop() if _pool else bytearray(BATCH)
+
+
+def _give_buffer(buf: bytearray) -> None:
+    if len(_pool) < _POOL_MAX:
+        _pool.append(buf)
+
+
 async def pump(body: AsyncIterator[bytes], write: Any, hasher: Any) -> int:
     """Copy a request body to storage while hashing it, one batch in flight at a time.
 
-    Hashing and writing run in threads (hashlib and os.write release the GIL), so
-    the event loop keeps receiving the next batch meanwhile. A filled batch buffer is
-    handed over as it is (never copied, never written to again) and a new one started:
-    at most two batches per transfer are alive at once.
+    Hashing and writing run in threads (hashlib and os.write release the GIL), so the event
+    loop keeps receiving the next batch meanwhile. Batches are views of pooled buffers:
+    ``write`` must be done with its argument when it returns (it may copy it, not keep it).
     """
     total = 0
-    buf = bytearray()
+    buf, fill = _take_buffer(), 0
     pending: asyncio.Future[Any] | None = None
+    pending_buf: bytearray | None = None
 
-    async def consume(data: bytearray) -> None:
+    async def consume(data: memoryview) -> None:
         if hasher is None:
             await write(data)
         else:
@@ -551,20 +567,28 @@ async def pump(body: AsyncIterator[bytes], write: Any, hasher: Any) -> int:
 
     try:
         async for chunk in body:
-            if not chunk:
-                continue
-            buf += chunk
-            total += len(chunk)
-            if len(buf) >= BATCH:
-                data, buf = buf, bytearray()
-                if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(consume(data))
+            view = memoryview(chunk)
+            total += len(view)
+            while view:
+                take = min(BATCH - fill, len(view))
+                buf[fill : fill + take] = view[:take]
+                fill += take
+                view = view[take:]
+                if fill == BATCH:
+                    if pending is not None:
+                        await pending
+                        assert pending_buf is not None
+                        _give_buffer(pending_buf)
+                    pending_buf, pending = buf, asyncio.ensure_future(consume(memoryview(buf)))
+                    buf, fill = _take_buffer(), 0
         if pending is not None:
             await pending
             pending = None
-        if buf:
-            await consume(buf)
+            assert pending_buf is not None
+            _give_buffer(pending_buf)
+        if fill:
+            await consume(memoryview(buf)[:fill])
+        _give_buffer(buf)
     finally:
         if pending is not None and not pending.done():
             pending.cancel()
