@@ -231,7 +231,7 @@ def test_archive_restore_and_repush(tmp_path: Path) -> None:
         repo = await env.repos.create(ACCOUNT, "app")
         body = await env.image(repo)
         digest = sha(body)
-        child_id = await env.push(repo, body, "v1")
+        child_id = await env.push(repo, body)  # untagged: a tagged child stays with its tag
         index = json.dumps(
             {
                 "schemaVersion": 2,
@@ -247,12 +247,12 @@ def test_archive_restore_and_repush(tmp_path: Path) -> None:
             await env.images.set_storage_class(ACCOUNT, "app", ImageId(sha(index)), "ARCHIVE")
         with pytest.raises(ImageLookupFailed):
             await env.images.set_storage_class(ACCOUNT, "app", ImageId(None, "nope"), "ARCHIVE")
-        for ref in ("multi", "v1", digest):  # the child went with its index
+        for ref in ("multi", digest):  # the (untagged) child went with its index
             with pytest.raises(ManifestUnknown, match="archived"):
                 await env.manifests.get(ACCOUNT, "app", ref)
         assert await env.manifests.get_child(repo.id, digest) is None
 
-        _, found, failures = await env.images.batch_get(ACCOUNT, "app", [ImageId(None, "v1")])
+        _, found, failures = await env.images.batch_get(ACCOUNT, "app", [ImageId(digest)])
         assert found == [] and [f.code for f in failures] == [IMAGE_INACCESSIBLE]
         _, active, _ = await env.images.describe_page(ACCOUNT, "app", ANY, None, 10, ACTIVE)
         _, archived, _ = await env.images.describe_page(ACCOUNT, "app", ANY, None, 10, ARCHIVED)
@@ -263,7 +263,7 @@ def test_archive_restore_and_repush(tmp_path: Path) -> None:
 
         # A re-push of the child restores it alone; restoring the index brings back the rest.
         await env.manifests.put(repo, digest, body, None)
-        assert (await env.manifests.get(ACCOUNT, "app", "v1")).id == child_id
+        assert (await env.manifests.get(ACCOUNT, "app", digest)).id == child_id
         with pytest.raises(ManifestUnknown):
             await env.manifests.get(ACCOUNT, "app", "multi")
         _, status = await env.images.set_storage_class(ACCOUNT, "app", ImageId(sha(index)), "STANDARD")
