@@ -245,6 +245,15 @@ def main() -> None:
     show_default=True,
     help="Periodic garbage collection keeps links and blobs touched more recently than this.",
 )
+@click.option(
+    "--scan-eligibility-days",
+    default=0.0,
+    type=click.FloatRange(min=0),
+    envvar="DOCKYARD_SCAN_ELIGIBILITY_DAYS",
+    show_default=True,
+    help="Stop re-scanning images continuously this many days after their push (their scan "
+    "status becomes SCAN_ELIGIBILITY_EXPIRED); 0 re-scans them for their lifetime.",
+)
 @dev_clock_option
 @click.option(
     "--json-logs/--no-json-logs",

@@ -8,6 +8,13 @@ inventory that is stored with the scan, and matches it against the vulnerability
 
 Because inventories are stored, a vulnerability database update is absorbed by re-matching
 stored inventories (the periodic ``scan-rescan`` job) without reading any layer again.
+
+Two statuses are derived when a scan is read, never stored, so nothing needs rewriting when they
+stop applying: IMAGE_ARCHIVED for an image in the ARCHIVE storage class (its stored scan shows
+again once it is restored), and SCAN_ELIGIBILITY_EXPIRED for a completed scan of a re-scanned
+image pushed longer ago than the server's ``scan_eligibility_days`` (Inspector's "ECR re-scan
+duration"; 0, the default, is a lifetime): such images are no longer re-matched, and their last
+findings stay readable.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from dockyard import clock
+from dockyard.core.manifests import ARCHIVE
 from dockyard.core.media_types import DOCKER_IMAGE_CONFIG, INDEXES, OCI_IMAGE_CONFIG
 from dockyard.scanning import config as sc
 from dockyard.scanning import findings as fx
@@ -43,6 +51,13 @@ RESCAN_BATCH = 100
 
 IN_PROGRESS, COMPLETE, FAILED = "IN_PROGRESS", "COMPLETE", "FAILED"
 UNSUPPORTED_IMAGE = "UNSUPPORTED_IMAGE"
+# Derived at read time (see the module docstring), never stored.
+IMAGE_ARCHIVED, SCAN_ELIGIBILITY_EXPIRED = "IMAGE_ARCHIVED", "SCAN_ELIGIBILITY_EXPIRED"
+ARCHIVED_DESCRIPTION = "The image is archived. Restore it to the STANDARD storage class to scan it."
+EXPIRED_DESCRIPTION = (
+    "The image was pushed more than {days} days ago and is no longer rescanned continuously; "
+    "the findings are those of its last scan."
+)
 # What ECR says for images it finds no operating system in (scratch, distroless-static).
 UNSUPPORTED_OS = "UnsupportedImageError: The operating system and/or package manager are not supported."
 UNSUPPORTED_ARTIFACT = "UnsupportedImageError: The image type is not supported."
@@ -68,6 +83,13 @@ class ScanRecord:
     severity_counts: dict[str, int] | None
     findings_json: list[dict[str, Any]] | None
     first_observed: dict[str, str] | None
+    stored_status: str | None = None  # the scan row's status, when ``status`` is derived
+
+    @property
+    def has_findings(self) -> bool:
+        """A finished scan whose findings are reported (also once its eligibility expired; not
+        while the image is archived)."""
+        return (self.stored_status or self.status) == COMPLETE and self.status != IMAGE_ARCHIVED
 
     def findings(self) -> list[Finding]:
         return [Finding.from_json(f) for f in self.findings_json or []]
@@ -80,7 +102,7 @@ class ScanRecord:
 
     def summary_json(self) -> dict[str, Any] | None:
         """DescribeImages' imageScanFindingsSummary (only once a scan has finished)."""
-        if self.status != COMPLETE:
+        if not self.has_findings:
             return None
         out: dict[str, Any] = {"findingSeverityCounts": self.severity_counts or {}}
         if self.completed_at is not None:
@@ -218,23 +240,52 @@ class ScanService:
         ]
         if with_findings:
             cols += [s.c.findings, s.c.first_observed]
+        m, r = t.manifests, t.repositories
+        cols += [m.c.storage_class, m.c.pushed_at, r.c.account_id, r.c.name, r.c.scan_on_push]
+        query = (
+            sa.select(*cols)
+            .select_from(s.join(m, m.c.id == s.c.manifest_id).join(r, r.c.id == m.c.repository_id))
+            .where(s.c.manifest_id.in_(ids))
+        )
         async with self.db.read() as conn:
-            rows = (await conn.execute(sa.select(*cols).where(s.c.manifest_id.in_(ids)))).all()
-        return {
-            r.manifest_id: ScanRecord(
-                manifest_id=r.manifest_id,
-                status=r.status,
-                description=r.description,
-                scan_type=r.scan_type,
-                requested_at=r.requested_at,
-                completed_at=r.completed_at,
-                vulndb_updated_at=r.vulndb_updated_at,
-                severity_counts=r.severity_counts,
-                findings_json=r.findings if with_findings else None,
-                first_observed=r.first_observed if with_findings else None,
+            rows = (await conn.execute(query)).all()
+        cutoff = self.eligibility_cutoff()
+        configs: dict[str, sc.RegistryScanningConfig] = {}
+        out: dict[int, ScanRecord] = {}
+        for row in rows:
+            status, description = row.status, row.description
+            if row.storage_class == ARCHIVE:
+                status, description = IMAGE_ARCHIVED, ARCHIVED_DESCRIPTION
+            elif status == COMPLETE and cutoff is not None and row.pushed_at < cutoff:
+                if row.account_id not in configs:
+                    configs[row.account_id] = await self.registry_config(row.account_id)
+                if sc.effective(configs[row.account_id], row.name, bool(row.scan_on_push)).rescans:
+                    status = SCAN_ELIGIBILITY_EXPIRED
+                    description = EXPIRED_DESCRIPTION.format(days=self._eligibility_days_text())
+            out[row.manifest_id] = ScanRecord(
+                manifest_id=row.manifest_id,
+                status=status,
+                description=description,
+                scan_type=row.scan_type,
+                requested_at=row.requested_at,
+                completed_at=row.completed_at,
+                vulndb_updated_at=row.vulndb_updated_at,
+                severity_counts=row.severity_counts,
+                findings_json=row.findings if with_findings else None,
+                first_observed=row.first_observed if with_findings else None,
+                stored_status=row.status,
             )
-            for r in rows
-        }
+        return out
+
+    def eligibility_cutoff(self) -> datetime | None:
+        """Images pushed before this are no longer re-scanned (None: a lifetime, the default)."""
+        days = self.registry.settings.scan_eligibility_days
+        if days <= 0:
+            return None
+        return clock.now() - timedelta(days=days)
+
+    def _eligibility_days_text(self) -> str:
+        return f"{float(self.registry.settings.scan_eligibility_days):g}"
 
     # ---------------------------------------------------------------- the vulnerability database
     def vulndb(self) -> VulnDb:
@@ -440,13 +491,22 @@ class ScanService:
     # ---------------------------------------------------------------- continuous rescans
     async def rescan_job(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Re-match stored inventories against a changed vulnerability database, for images whose
-        repository scans continuously (or on push); no layer is read again."""
+        repository scans continuously (or on push); no layer is read again. Archived images, and
+        images past the server's scan eligibility (``scan_eligibility_days``), are skipped."""
         current = await self.vulndb_updated_at()
         if current is None:
             return {"rematched": 0}
         s, m, r = t.image_scans, t.manifests, t.repositories
         after, rematched = 0, 0
         configs: dict[str, sc.RegistryScanningConfig] = {}
+        conditions = [
+            s.c.status.in_([COMPLETE, UNSUPPORTED_IMAGE]),
+            s.c.inventory.is_not(None),
+            m.c.storage_class != ARCHIVE,  # archived images are not scanned until restored
+        ]
+        cutoff = self.eligibility_cutoff()
+        if cutoff is not None:  # past the re-scan duration: no longer re-matched
+            conditions.append(m.c.pushed_at >= cutoff)
         while True:
             async with self.db.read() as conn:
                 rows = (
@@ -463,11 +523,7 @@ class ScanService:
                         .select_from(
                             s.join(m, m.c.id == s.c.manifest_id).join(r, r.c.id == m.c.repository_id)
                         )
-                        .where(
-                            s.c.manifest_id > after,
-                            s.c.status.in_([COMPLETE, UNSUPPORTED_IMAGE]),
-                            s.c.inventory.is_not(None),
-                        )
+                        .where(*conditions, s.c.manifest_id > after)
                         .order_by(s.c.manifest_id)
                         .limit(RESCAN_BATCH)
                     )

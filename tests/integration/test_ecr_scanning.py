@@ -780,3 +780,51 @@ def test_docker_cli_push_is_scanned_on_push(
         assert findings_set(response) == OS_FINDINGS
     finally:
         docker_cli.run("rmi", "--force", local, target, check=False)
+
+
+def test_archived_image_reports_image_archived_until_restored(scan_reg: Registry, ecr: Any) -> None:
+    set_config(ecr, "BASIC")
+    repo = name("archived")
+    ecr.create_repository(repositoryName=repo, imageScanningConfiguration={"scanOnPush": True})
+    digest = push(scan_reg, repo, si.debian12_image())
+    complete = wait_status(ecr, repo, digest, {"COMPLETE", "FAILED"})
+    assert complete["imageScanStatus"]["status"] == "COMPLETE"
+    counts = complete["imageScanFindings"]["findingSeverityCounts"]
+
+    out = ecr.update_image_storage_class(
+        repositoryName=repo, imageId={"imageTag": "v1"}, targetStorageClass="ARCHIVE"
+    )
+    assert out["imageStatus"] == "ARCHIVED"
+    response = ecr.describe_image_scan_findings(repositoryName=repo, imageId={"imageTag": "v1"})
+    check_output_shape("DescribeImageScanFindings", response)
+    check_enums(response)
+    status = response["imageScanStatus"]
+    assert status["status"] == "IMAGE_ARCHIVED"
+    assert "archived" in status["description"] and "Restore" in status["description"]
+    assert "imageScanFindings" not in response
+    described = ecr.describe_images(repositoryName=repo, imageIds=[{"imageTag": "v1"}])
+    check_output_shape("DescribeImages", described)
+    [detail] = described["imageDetails"]
+    check_enums(detail)
+    assert detail["imageStatus"] == "ARCHIVED"
+    assert detail["imageScanStatus"] == status
+    assert "imageScanFindingsSummary" not in detail
+    listed = ecr.describe_images(repositoryName=repo, filter={"imageStatus": "ARCHIVED"})["imageDetails"]
+    assert [d["imageScanStatus"]["status"] for d in listed] == ["IMAGE_ARCHIVED"]
+    # Scanning it stays refused while it is archived.
+    with pytest.raises(ClientError) as archived:
+        ecr.start_image_scan(repositoryName=repo, imageId={"imageTag": "v1"})
+    assert error_code(archived) == "ImageArchivedException"
+
+    # Restored: the stored scan shows again, findings and all.
+    ecr.update_image_storage_class(
+        repositoryName=repo, imageId={"imageTag": "v1"}, targetStorageClass="STANDARD"
+    )
+    restored = ecr.describe_image_scan_findings(repositoryName=repo, imageId={"imageTag": "v1"})
+    check_output_shape("DescribeImageScanFindings", restored)
+    check_enums(restored)
+    assert restored["imageScanStatus"] == complete["imageScanStatus"]
+    assert findings_set(restored) == OS_FINDINGS
+    detail = ecr.describe_images(repositoryName=repo, imageIds=[{"imageTag": "v1"}])["imageDetails"][0]
+    assert detail["imageScanStatus"]["status"] == "COMPLETE"
+    assert detail["imageScanFindingsSummary"]["findingSeverityCounts"] == counts

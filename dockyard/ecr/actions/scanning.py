@@ -21,7 +21,7 @@ from dockyard.ecr.actions.images import open_token, seal_token
 from dockyard.ecr.errors import EcrError, image_not_found, invalid_parameter, limit_exceeded
 from dockyard.scanning import config as sc
 from dockyard.scanning import findings as fx
-from dockyard.scanning.service import COMPLETE, IMAGE_CONFIGS, QuotaExceeded, ScanRecord
+from dockyard.scanning.service import IMAGE_CONFIGS, QuotaExceeded, ScanRecord
 
 
 def _image_id_text(image_id: ImageId) -> str:
@@ -168,7 +168,7 @@ async def describe_image_scan_findings(call: Call, params: Params) -> Result:
         "imageId": _image_id_out(image_id, info),
         "imageScanStatus": record.status_json(),
     }
-    if record.status != COMPLETE:
+    if not record.has_findings:  # not finished, or archived (SCAN_ELIGIBILITY_EXPIRED keeps them)
         return out
     scope = {
         "image": info.id,

@@ -5,6 +5,7 @@ re-match stored inventories without reading a layer."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import types
@@ -340,5 +341,126 @@ def test_index_and_push_hook_failure(tmp_path: Path, fakes: Fakes, monkeypatch: 
         await run_jobs(registry)
         record = await registry.scans.get(index_id)
         assert record is not None and record.status == svc.UNSUPPORTED_IMAGE
+
+    run(tmp_path, go)
+
+
+# ------------------------------------------------------------------------------ derived statuses
+async def set_storage_class(registry: Registry, repo: str, tag: str, target: str) -> None:
+    from dockyard.core.images import ImageId, ImageService
+
+    service = ImageService(registry.db, registry.repositories)
+    await service.set_storage_class(registry.settings.account_id, repo, ImageId(None, tag), target)
+
+
+async def continuous(registry: Registry, pattern: str) -> None:
+    rule = {
+        "scanFrequency": "CONTINUOUS_SCAN",
+        "repositoryFilters": [{"filter": pattern, "filterType": "WILDCARD"}],
+    }
+    await registry.scans.put_registry_config(registry.settings.account_id, sc.parse("ENHANCED", [rule]))
+
+
+def test_archived_image_reports_image_archived_until_restored(tmp_path: Path, fakes: Fakes) -> None:
+    fakes.advisories = {"openssl": ("CVE-2023-5363", "HIGH", "3.0.11-1~deb12u2")}
+
+    async def go(registry: Registry) -> None:
+        await continuous(registry, "live/*")
+        repo = await registry.repositories.create(registry.settings.account_id, "live/app")
+        manifest_id = await push(registry, repo, "v1", [BASE])
+        other_id = await push(registry, repo, "v2", [BASE, APP])
+        await run_jobs(registry)
+        before = await registry.scans.get(manifest_id)
+        assert before is not None and before.status == svc.COMPLETE
+
+        await set_storage_class(registry, "live/app", "v1", "ARCHIVE")
+        record = await registry.scans.get(manifest_id)
+        assert record is not None
+        assert (record.status, record.description) == (svc.IMAGE_ARCHIVED, svc.ARCHIVED_DESCRIPTION)
+        assert record.status_json() == {"status": "IMAGE_ARCHIVED", "description": svc.ARCHIVED_DESCRIPTION}
+        assert record.stored_status == svc.COMPLETE and not record.has_findings
+        assert record.summary_json() is None
+        many = await registry.scans.get_many([manifest_id, other_id], with_findings=False)
+        assert (many[manifest_id].status, many[other_id].status) == (svc.IMAGE_ARCHIVED, svc.COMPLETE)
+        # The scan row itself is untouched.
+        async with registry.db.read() as conn:
+            stored = await conn.scalar(
+                sa.select(t.image_scans.c.status).where(t.image_scans.c.manifest_id == manifest_id)
+            )
+        assert stored == svc.COMPLETE
+
+        # Continuous rescans skip it (the active image is re-matched).
+        fakes.updated = datetime(2026, 2, 1, tzinfo=UTC)
+        assert await registry.scans.rescan_job({}) == {"rematched": 1}
+        assert (await registry.scans.get(other_id)).vulndb_updated_at == fakes.updated  # type: ignore[union-attr]
+
+        # Restored: its stored scan shows again, and the next rescan covers it.
+        await set_storage_class(registry, "live/app", "v1", "STANDARD")
+        record = await registry.scans.get(manifest_id)
+        assert (
+            record is not None
+            and record.status == svc.COMPLETE
+            and record.description == svc.COMPLETE_DESCRIPTION
+        )
+        assert record.vulndb_updated_at == before.vulndb_updated_at
+        assert [f.vulnerability_id for f in record.findings()] == ["CVE-2023-5363"]
+        assert await registry.scans.rescan_job({}) == {"rematched": 1}
+        assert (await registry.scans.get(manifest_id)).vulndb_updated_at == fakes.updated  # type: ignore[union-attr]
+
+    run(tmp_path, go)
+
+
+def test_scan_eligibility_expires_after_the_configured_days(tmp_path: Path, fakes: Fakes) -> None:
+    fakes.advisories = {"openssl": ("CVE-2023-5363", "HIGH", "3.0.11-1~deb12u2")}
+
+    async def go(registry: Registry) -> None:
+        account = registry.settings.account_id
+        await continuous(registry, "live/*")
+        live = await registry.repositories.create(account, "live/app")
+        manual = await registry.repositories.create(account, "other/app")
+        live_id = await push(registry, live, "v1", [BASE])
+        manual_id = await push(registry, manual, "v1", [BASE, APP])
+        await registry.scans.request(manual_id, "ENHANCED", manual=True)
+        await run_jobs(registry)
+
+        # The default (0): a lifetime; nothing ever expires.
+        assert registry.settings.scan_eligibility_days == 0
+        clock.set_offset(400 * 86400)
+        try:
+            assert (await registry.scans.get(live_id)).status == svc.COMPLETE  # type: ignore[union-attr]
+            fakes.updated = datetime(2026, 2, 1, tzinfo=UTC)
+            assert await registry.scans.rescan_job({}) == {"rematched": 1}
+        finally:
+            clock.set_offset(0)
+
+        registry.settings = dataclasses.replace(registry.settings, scan_eligibility_days=30)
+        # Pushed a moment ago: still eligible.
+        assert (await registry.scans.get(live_id)).status == svc.COMPLETE  # type: ignore[union-attr]
+        clock.set_offset(31 * 86400)
+        try:
+            record = await registry.scans.get(live_id)
+            assert record is not None
+            assert record.status == svc.SCAN_ELIGIBILITY_EXPIRED
+            assert record.description is not None and "30 days" in record.description
+            # Its last findings stay readable.
+            assert record.has_findings
+            assert [f.vulnerability_id for f in record.findings()] == ["CVE-2023-5363"]
+            summary = record.summary_json()
+            assert summary is not None and summary["findingSeverityCounts"] == {"HIGH": 1}
+            # No longer re-matched, even when the database changes.
+            fakes.updated = datetime(2026, 3, 1, tzinfo=UTC)
+            fakes.advisories["zlib1g"] = ("CVE-2023-45853", "CRITICAL", None)
+            assert await registry.scans.rescan_job({}) == {"rematched": 0}
+            assert (await registry.scans.get(live_id)).findings_json == record.findings_json  # type: ignore[union-attr]
+            # An image that is never re-scanned (a manual repository) has nothing to expire.
+            assert (await registry.scans.get(manual_id)).status == svc.COMPLETE  # type: ignore[union-attr]
+            # A requested scan shows IN_PROGRESS, not expired.
+            assert (await registry.scans.request(live_id, "ENHANCED")).status == svc.IN_PROGRESS
+            # Archived wins over expired.
+            await run_jobs(registry)
+            await set_storage_class(registry, "live/app", "v1", "ARCHIVE")
+            assert (await registry.scans.get(live_id)).status == svc.IMAGE_ARCHIVED  # type: ignore[union-attr]
+        finally:
+            clock.set_offset(0)
 
     run(tmp_path, go)
