@@ -8,6 +8,7 @@ without an ecosystem (the layer does not know which OS it belongs to); apply.py 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
@@ -45,21 +46,21 @@ class Analyzer(Protocol):
     def analyze(self, path: str, f: BinaryIO, size: int) -> FileOutput: ...
 
 
-class BaseAnalyzer:
+class BaseAnalyzer(ABC):
     """Defaults: small text files read into memory, no content gate."""
 
     name = "base"
     max_size = 8 * MiB
     spool = False
 
-    def wants(self, path: str, mode: int, size: int) -> bool:  # pragma: no cover - overridden
-        return False
+    @abstractmethod
+    def wants(self, path: str, mode: int, size: int) -> bool: ...
 
     def magic_ok(self, head: bytes) -> bool:
         return True
 
-    def analyze(self, path: str, f: BinaryIO, size: int) -> FileOutput:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def analyze(self, path: str, f: BinaryIO, size: int) -> FileOutput: ...
 
 
 def decode(data: bytes) -> str:
