@@ -3,81 +3,37 @@ database in a temporary directory)."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
+from registry_testlib import OCI_INDEX, OCI_MANIFEST, MetadataEnv, run_metadata, sha256
 from sqlalchemy import event
 
 from dockyard.core.errors import ManifestBlobUnknown
-from dockyard.core.images import ImageId, ImageService, check_image_id
+from dockyard.core.images import ImageId, check_image_id
 from dockyard.core.manifests import (
     ChildManifestsUnknown,
     LayersUnknown,
-    ManifestService,
     ManifestUnchanged,
 )
-from dockyard.core.repositories import Repository, RepositoryService
+from dockyard.core.repositories import Repository
 from dockyard.ecr.actions.images import convert_manifest
 from dockyard.store.meta import tables as t
-from dockyard.store.meta.database import Database
 
 T = TypeVar("T")
+
 ACCOUNT = "123456789012"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+sha = sha256
 
 
-def sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-class Env:
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.repos = RepositoryService(db)
-        self.manifests = ManifestService(db, self.repos)
-        self.images = ImageService(db, self.repos)
-
+class Env(MetadataEnv):
     async def repo(self, name: str = "app") -> Repository:
         return await self.repos.create(ACCOUNT, name)
-
-    async def blob(self, repo: Repository, data: bytes) -> dict[str, Any]:
-        digest = sha(data)
-        row: dict[str, Any] = {"digest": digest, "size": len(data), "created_at": t.now()}
-        if "storage_key" in t.blobs.c:  # where the bytes would live; no bytes are read here
-            row["storage_key"] = digest
-        async with self.db.write() as conn:
-            await conn.execute(self.db.insert_ignore(t.blobs).values(**row))
-            await conn.execute(
-                self.db.insert_ignore(t.repository_blobs).values(
-                    repository_id=repo.id, digest=digest, created_at=t.now()
-                )
-            )
-        return {"digest": digest, "size": len(data)}
-
-    async def image(
-        self, repo: Repository, layer_sizes: tuple[int, ...] = (10,), subject: str | None = None
-    ) -> bytes:
-        config = await self.blob(repo, uuid.uuid4().bytes)
-        layers = [await self.blob(repo, (uuid.uuid4().bytes * (n // 16 + 1))[:n]) for n in layer_sizes]
-        doc: dict[str, Any] = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **x} for x in layers],
-        }
-        if subject:
-            doc["subject"] = {"mediaType": OCI_MANIFEST, "digest": subject, "size": 1}
-            doc["artifactType"] = "application/x.sig"
-        return json.dumps(doc).encode()
 
     async def push(self, repo: Repository, body: bytes, *refs: str) -> str:
         digest = sha(body)
@@ -86,15 +42,7 @@ class Env:
 
 
 def run(make: Callable[[Env], Awaitable[T]], tmp_path: Path) -> T:
-    async def main() -> T:
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}")
-        await db.migrate()
-        try:
-            return await make(Env(db))
-        finally:
-            await db.close()
-
-    return asyncio.run(main())
+    return run_metadata(Env, make, tmp_path)
 
 
 def index_of(*children: bytes) -> bytes:

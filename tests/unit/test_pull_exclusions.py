@@ -3,16 +3,14 @@ real SQLite database in a temporary directory)."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
+from registry_testlib import OCI_INDEX, OCI_MANIFEST, MetadataEnv, run_metadata, sha256
 
 from dockyard.core import pull_exclusions
 from dockyard.core.errors import ManifestUnknown
@@ -23,66 +21,31 @@ from dockyard.core.images import (
     IMAGE_INACCESSIBLE,
     ImageId,
     ImageLookupFailed,
-    ImageService,
     StorageClassUnchanged,
 )
-from dockyard.core.manifests import ManifestService
 from dockyard.core.pull_exclusions import (
     ExclusionAlreadyExists,
     ExclusionLimitExceeded,
     ExclusionNotFound,
     PullExclusionService,
 )
-from dockyard.core.repositories import Repository, RepositoryService
+from dockyard.core.repositories import Repository
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
 
 T = TypeVar("T")
+
 ACCOUNT = "123456789012"
 OTHER = "210987654321"
 SCANNER = f"arn:aws:iam::{ACCOUNT}:role/scanner"
 DEVELOPER = f"arn:aws:iam::{ACCOUNT}:user/dev"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+sha = sha256
 
 
-def sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-class Env:
+class Env(MetadataEnv):
     def __init__(self, db: Database) -> None:
-        self.db = db
-        self.repos = RepositoryService(db)
-        self.manifests = ManifestService(db, self.repos)
-        self.images = ImageService(db, self.repos)
+        super().__init__(db)
         self.exclusions = PullExclusionService(db)
-
-    async def blob(self, repo: Repository, data: bytes) -> dict[str, Any]:
-        digest = sha(data)
-        row: dict[str, Any] = {"digest": digest, "size": len(data), "created_at": t.now()}
-        if "storage_key" in t.blobs.c:
-            row["storage_key"] = digest
-        async with self.db.write() as conn:
-            await conn.execute(self.db.insert_ignore(t.blobs).values(**row))
-            await conn.execute(
-                self.db.insert_ignore(t.repository_blobs).values(
-                    repository_id=repo.id, digest=digest, created_at=t.now()
-                )
-            )
-        return {"digest": digest, "size": len(data)}
-
-    async def image(self, repo: Repository) -> bytes:
-        config = await self.blob(repo, uuid.uuid4().bytes)
-        layer = await self.blob(repo, uuid.uuid4().bytes * 4)
-        return json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
-                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **layer}],
-            }
-        ).encode()
 
     async def push(self, repo: Repository, body: bytes, tag: str | None = None) -> int:
         await self.manifests.put(repo, tag or sha(body), body, None)
@@ -103,16 +66,7 @@ class Env:
 
 
 def run(make: Callable[[Env], Awaitable[T]], tmp_path: Path) -> T:
-    async def main() -> T:
-        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'meta.db'}")
-        await db.migrate()
-        try:
-            return await make(Env(db))
-        finally:
-            pull_exclusions.forget(db)
-            await db.close()
-
-    return asyncio.run(main())
+    return run_metadata(Env, make, tmp_path, cleanup=pull_exclusions.forget)
 
 
 # ---------------------------------------------------------------------------- exclusions
