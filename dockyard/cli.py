@@ -867,6 +867,14 @@ def iam_create_group(name: str, **kwargs: Any) -> None:
     _run(settings, go)
 
 
+async def _user_and_group(app: Any, account_id: str, user_name: str, group_name: str) -> tuple[Any, Any]:
+    """The user and the group id a membership command names (either missing is an error)."""
+    from dockyard.auth import groups
+
+    user = await app.registry.identity.get_user(account_id, user_name)
+    return user, await groups.group_id(app.registry.db, account_id, group_name)
+
+
 @iam.command("add-user-to-group")
 @storage_options
 @click.option("--group", "group_name", required=True)
@@ -878,8 +886,7 @@ def iam_add_user_to_group(group_name: str, user_name: str, **kwargs: Any) -> Non
     settings = _settings(**kwargs)
 
     async def go(app: Any) -> None:
-        user = await app.registry.identity.get_user(settings.account_id, user_name)
-        gid = await groups.group_id(app.registry.db, settings.account_id, group_name)
+        user, gid = await _user_and_group(app, settings.account_id, user_name, group_name)
         if await groups.add_member(app.registry.db, gid, user.user_id):
             click.echo(f"added {user.arn} to group {group_name}")
         else:
@@ -899,8 +906,7 @@ def iam_remove_user_from_group(group_name: str, user_name: str, **kwargs: Any) -
     settings = _settings(**kwargs)
 
     async def go(app: Any) -> None:
-        user = await app.registry.identity.get_user(settings.account_id, user_name)
-        gid = await groups.group_id(app.registry.db, settings.account_id, group_name)
+        user, gid = await _user_and_group(app, settings.account_id, user_name, group_name)
         if not await groups.remove_member(app.registry.db, gid, user.user_id):
             click.echo(f"error: {user.arn} is not a member of group {group_name}", err=True)
             sys.exit(1)

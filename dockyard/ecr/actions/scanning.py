@@ -10,9 +10,10 @@ configuration).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from dockyard import clock
 from dockyard.core.errors import RepositoryNotFound
 from dockyard.core.images import ARCHIVED, ImageId, ImageInfo, ImageService, check_image_id
 from dockyard.core.media_types import INDEXES
@@ -114,7 +115,7 @@ def _findings_page(
     if record.vulndb_updated_at is not None:
         body["vulnerabilitySourceUpdatedAt"] = record.vulndb_updated_at
     if record.scan_type == fx.ENHANCED:
-        completed = record.completed_at or datetime.now(UTC)
+        completed = record.completed_at or clock.now()
         first_seen = record.first_observed or {}
         body["enhancedFindings"] = [
             fx.enhanced(
