@@ -652,7 +652,7 @@ def jobs_list(status: str | None, limit: int, **kwargs: Any) -> None:
 @click.option("--max-mib-per-second", type=float, default=0, help="Pace the reads (0: as fast as possible).")
 def scrub(background: bool, max_mib_per_second: float, **kwargs: Any) -> None:
     """Re-hash every stored blob and report any whose bytes do not match their digest."""
-    from dockyard.jobs import maintenance
+    from dockyard.features.maintenance import jobs as maintenance
 
     settings = _settings(**kwargs)
 
@@ -980,7 +980,7 @@ def lifecycle_run(name: str | None, repo_option: str | None, **kwargs: Any) -> N
     has one. Prints each image expired or archived with the priority of the rule responsible."""
     import sqlalchemy as sa
 
-    from dockyard.features import lifecycle_runs
+    from dockyard.features.lifecycle import runs as lifecycle_runs
     from dockyard.store.meta import tables as t
 
     settings = _settings(**kwargs)
@@ -1041,7 +1041,7 @@ def lifecycle_run(name: str | None, repo_option: str | None, **kwargs: Any) -> N
 @dev_clock_option
 def gc_command(dry_run: bool, grace_hours: float, **kwargs: Any) -> None:
     """Remove unreferenced repository links and unlinked blobs (safe while the server runs)."""
-    from dockyard.features import gc
+    from dockyard.features.gc import collector as gc
 
     settings = _settings(**kwargs)
 

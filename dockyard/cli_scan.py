@@ -101,8 +101,8 @@ def sbom(image: str, **kwargs: Any) -> None:
     repository, reference = parse_image(image)
 
     async def go(app: Any) -> None:
-        from dockyard.scanning.sbom import cyclonedx
-        from dockyard.scanning.service import Unsupported
+        from dockyard.features.scanning.sbom import cyclonedx
+        from dockyard.features.scanning.service import Unsupported
 
         registry = app.registry
         manifest = await registry.manifests.get(settings.account_id, repository, reference)

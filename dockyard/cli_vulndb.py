@@ -35,8 +35,8 @@ def vulndb() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Only print the summary.")
 def vulndb_import(paths: tuple[str, ...], fmt: str, force: bool, quiet: bool, **kwargs: Any) -> None:
     """Import vulnerability records from PATH... (newer `modified` replaces, withdrawn deletes)."""
-    from dockyard.scanning.vulndb import VulnDb
-    from dockyard.scanning.vulndb.importer import ImportError_
+    from dockyard.features.scanning.vulndb import VulnDb
+    from dockyard.features.scanning.vulndb.importer import ImportError_
 
     settings = _settings(**kwargs)
 
@@ -63,7 +63,7 @@ def vulndb_import(paths: tuple[str, ...], fmt: str, force: bool, quiet: bool, **
 @storage_options
 def vulndb_info(**kwargs: Any) -> None:
     """Show advisory counts per ecosystem, the imported sources and when they were imported."""
-    from dockyard.scanning.vulndb import VulnDb
+    from dockyard.features.scanning.vulndb import VulnDb
 
     settings = _settings(**kwargs)
 

@@ -18,10 +18,10 @@ from dockyard.core.images import ImageService
 from dockyard.core.manifests import ManifestService
 from dockyard.core.repositories import Repository, RepositoryService, default_kms_key
 from dockyard.core.templates import CREATE_ON_PUSH, TemplateService
+from dockyard.features.scanning.service import RESCAN_EVERY_SECONDS, RESCAN_JOB, ScanService
 from dockyard.jobs.queue import JobQueue, Leases
 from dockyard.jobs.scheduler import Periodic, Scheduler
 from dockyard.jobs.worker import Worker
-from dockyard.scanning.service import RESCAN_EVERY_SECONDS, RESCAN_JOB, ScanService
 from dockyard.store.blobs import factory
 from dockyard.store.blobs.base import BlobStore
 from dockyard.store.meta.database import Database
@@ -84,8 +84,8 @@ class Registry:
 
     def start_background(self) -> None:
         """Run jobs and the periodic scheduler in this process (server processes only)."""
-        from dockyard.jobs import maintenance
-        from dockyard.scanning import service as scanning
+        from dockyard.features.maintenance import jobs as maintenance
+        from dockyard.features.scanning import service as scanning
 
         self.worker = Worker(
             self.jobs,

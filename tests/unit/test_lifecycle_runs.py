@@ -1,4 +1,4 @@
-"""Lifecycle runs (dockyard.features.lifecycle_runs) on a real SQLite database: index children
+"""Lifecycle runs (dockyard.features.lifecycle.runs) on a real SQLite database: index children
 and referrers go with what they belong to, transitions archive, the scan queues runs."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from registry_testlib import run, sha256
 
 from dockyard.core.registry import Registry
 from dockyard.core.repositories import Repository
-from dockyard.features import lifecycle_runs
+from dockyard.features.lifecycle import runs as lifecycle_runs
 from dockyard.store.meta import tables as t
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

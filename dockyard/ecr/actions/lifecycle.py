@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from dockyard.ecr.actions.base import Call, Params, Result, action
 from dockyard.ecr.actions.images import open_token, seal_token
 from dockyard.ecr.errors import EcrError, invalid_parameter, lifecycle_policy_not_found
-from dockyard.features import lifecycle_runs
 from dockyard.features.lifecycle import LifecyclePolicyError, parse_policy
+from dockyard.features.lifecycle import runs as lifecycle_runs
 from dockyard.store.meta import tables as t
 
 EXPIRED = "EXPIRED"

@@ -2,8 +2,8 @@
 PutRegistryScanningConfiguration, GetRegistryScanningConfiguration and
 BatchGetRepositoryScanningConfiguration.
 
-Scans run in the background (`dockyard.scanning.service`); these handlers only request them and
-report their state, in ECR's shapes (`dockyard.scanning.findings`). Authorization is the
+Scans run in the background (`dockyard.features.scanning.service`); these handlers only request them and
+report their state, in ECR's shapes (`dockyard.features.scanning.findings`). Authorization is the
 common one of every action (`ecr:<Action>` on the repository, or the registry for registry-wide
 configuration).
 """
@@ -20,9 +20,9 @@ from dockyard.core.media_types import INDEXES
 from dockyard.ecr.actions.base import Call, Params, Result, action
 from dockyard.ecr.actions.images import open_token, seal_token
 from dockyard.ecr.errors import EcrError, image_not_found, invalid_parameter, limit_exceeded
-from dockyard.scanning import config as sc
-from dockyard.scanning import findings as fx
-from dockyard.scanning.service import IMAGE_CONFIGS, QuotaExceeded, ScanRecord
+from dockyard.features.scanning import config as sc
+from dockyard.features.scanning import findings as fx
+from dockyard.features.scanning.service import IMAGE_CONFIGS, QuotaExceeded, ScanRecord
 
 
 def _image_id_text(image_id: ImageId) -> str:

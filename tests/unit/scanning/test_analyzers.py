@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from dockyard.scanning.analyzers import FileOutput, all_analyzers
-from dockyard.scanning.analyzers.apk import ApkAnalyzer, parse_installed
-from dockyard.scanning.analyzers.binary import BinaryAnalyzer, go_stdlib_version
-from dockyard.scanning.analyzers.dpkg import DpkgAnalyzer, parse_status
-from dockyard.scanning.analyzers.java import JavaAnalyzer
-from dockyard.scanning.analyzers.npm import NpmAnalyzer, is_package_root
-from dockyard.scanning.analyzers.os_release import OsReleaseAnalyzer, parse_os_release
-from dockyard.scanning.analyzers.python import PythonAnalyzer
-from dockyard.scanning.analyzers.rpm import RpmAnalyzer, parse_header, split_source_rpm
-from dockyard.scanning.model import CARGO, GOBINARY, JAR, NODEPKG, OS, PYTHONPKG
+from dockyard.features.scanning.analyzers import FileOutput, all_analyzers
+from dockyard.features.scanning.analyzers.apk import ApkAnalyzer, parse_installed
+from dockyard.features.scanning.analyzers.binary import BinaryAnalyzer, go_stdlib_version
+from dockyard.features.scanning.analyzers.dpkg import DpkgAnalyzer, parse_status
+from dockyard.features.scanning.analyzers.java import JavaAnalyzer
+from dockyard.features.scanning.analyzers.npm import NpmAnalyzer, is_package_root
+from dockyard.features.scanning.analyzers.os_release import OsReleaseAnalyzer, parse_os_release
+from dockyard.features.scanning.analyzers.python import PythonAnalyzer
+from dockyard.features.scanning.analyzers.rpm import RpmAnalyzer, parse_header, split_source_rpm
+from dockyard.features.scanning.model import CARGO, GOBINARY, JAR, NODEPKG, OS, PYTHONPKG
 
 ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # for tests.scanning_images
@@ -642,8 +642,8 @@ def test_jar_metadata_bomb_is_read_only_in_part() -> None:
 
 # ------------------------------------------------------------------------------------------ Ruby
 def test_gemspec_stubs() -> None:
-    from dockyard.scanning.analyzers.ruby import RubyAnalyzer
-    from dockyard.scanning.model import GEMSPEC
+    from dockyard.features.scanning.analyzers.ruby import RubyAnalyzer
+    from dockyard.features.scanning.model import GEMSPEC
     from tests.scanning_images import gemspec
 
     a = RubyAnalyzer()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.scanning.apply import apply_layers, detect_os
-from dockyard.scanning.layers import LayerResult, analyze_layer
-from dockyard.scanning.model import GOBINARY, JAR, NODEPKG, OS, PYTHONPKG, Inventory, OsInfo
+from dockyard.features.scanning.apply import apply_layers, detect_os
+from dockyard.features.scanning.layers import LayerResult, analyze_layer
+from dockyard.features.scanning.model import GOBINARY, JAR, NODEPKG, OS, PYTHONPKG, Inventory, OsInfo
 
 ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # for tests.scanning_images

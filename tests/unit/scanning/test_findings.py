@@ -9,8 +9,8 @@ from typing import Any
 import botocore.session
 from botocore.validate import ParamValidator
 
-from dockyard.scanning import findings as fx
-from dockyard.scanning.model import NODEPKG, OS, Cvss, Finding, Package
+from dockyard.features.scanning import findings as fx
+from dockyard.features.scanning.model import NODEPKG, OS, Cvss, Finding, Package
 
 MODEL = botocore.session.get_session().get_service_model("ecr")
 OUTPUT = MODEL.operation_model("DescribeImageScanFindings").output_shape

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from dockyard.scanning import layers as layers_mod
-from dockyard.scanning.layers import (
+from dockyard.features.scanning import layers as layers_mod
+from dockyard.features.scanning.layers import (
     LayerError,
     LayerResult,
     analyze_blob,
@@ -201,7 +201,7 @@ def test_analyzed_lists_files_read_even_without_results() -> None:
 
 
 def test_size_caps_skip_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dockyard.scanning.analyzers.dpkg import DpkgAnalyzer
+    from dockyard.features.scanning.analyzers.dpkg import DpkgAnalyzer
 
     monkeypatch.setattr(DpkgAnalyzer, "max_size", 100)
     r = analyze(build_layer([file("var/lib/dpkg/status", STATUS * 10)]))
@@ -219,7 +219,7 @@ def test_duplicate_member_last_copy_wins() -> None:
 
 
 def test_analyzer_crash_becomes_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dockyard.scanning.analyzers.npm import NpmAnalyzer
+    from dockyard.features.scanning.analyzers.npm import NpmAnalyzer
 
     def boom(*_: object) -> None:
         raise RuntimeError("kaput")

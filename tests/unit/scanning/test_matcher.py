@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from dockyard.scanning.matcher import Advisory, Affected, cve_ids, evaluate, match_package, source_of
-from dockyard.scanning.model import (
+from dockyard.features.scanning.matcher import Advisory, Affected, cve_ids, evaluate, match_package, source_of
+from dockyard.features.scanning.model import (
     GOBINARY,
     JAR,
     NODEPKG,
@@ -24,7 +24,7 @@ from dockyard.scanning.model import (
     OsInfo,
     Package,
 )
-from dockyard.scanning.vulndb import VulnDb
+from dockyard.features.scanning.vulndb import VulnDb
 from dockyard.store.meta.database import Database
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "osv"

@@ -10,10 +10,10 @@ from pathlib import Path
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from dockyard.scanning.apply import apply_layers
-from dockyard.scanning.layers import analyze_layer
-from dockyard.scanning.model import Inventory, OsInfo, Package
-from dockyard.scanning.sbom import cyclonedx
+from dockyard.features.scanning.apply import apply_layers
+from dockyard.features.scanning.layers import analyze_layer
+from dockyard.features.scanning.model import Inventory, OsInfo, Package
+from dockyard.features.scanning.sbom import cyclonedx
 
 ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # for tests.scanning_images

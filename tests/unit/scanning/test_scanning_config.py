@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.scanning import config as sc
+from dockyard.features.scanning import config as sc
 
 
 def rule(frequency: str, *filters: str) -> dict[str, object]:

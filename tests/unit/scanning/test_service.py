@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from dockyard import clock
 from dockyard.core.registry import Registry
 from dockyard.core.repositories import Repository
-from dockyard.scanning import config as sc
-from dockyard.scanning import service as svc
-from dockyard.scanning.model import OS, PYTHONPKG, Finding, Inventory, OsInfo, Package
+from dockyard.features.scanning import config as sc
+from dockyard.features.scanning import service as svc
+from dockyard.features.scanning.model import OS, PYTHONPKG, Finding, Inventory, OsInfo, Package
 from dockyard.store.meta import tables as t
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -93,14 +93,14 @@ class Fakes:
 @pytest.fixture
 def fakes(monkeypatch: pytest.MonkeyPatch) -> Fakes:
     fake = Fakes()
-    layers = types.ModuleType("dockyard.scanning.layers")
+    layers = types.ModuleType("dockyard.features.scanning.layers")
     layers.ANALYZER_VERSION = 1  # type: ignore[attr-defined]
     layers.LayerResult = FakeResult  # type: ignore[attr-defined]
     layers.analyze_blob = fake.analyze_blob  # type: ignore[attr-defined]
-    apply = types.ModuleType("dockyard.scanning.apply")
+    apply = types.ModuleType("dockyard.features.scanning.apply")
     apply.apply_layers = fake.apply_layers  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "dockyard.scanning.layers", layers)
-    monkeypatch.setitem(sys.modules, "dockyard.scanning.apply", apply)
+    monkeypatch.setitem(sys.modules, "dockyard.features.scanning.layers", layers)
+    monkeypatch.setitem(sys.modules, "dockyard.features.scanning.apply", apply)
     monkeypatch.setattr(svc.ScanService, "vulndb", lambda self: fake)
     return fake
 

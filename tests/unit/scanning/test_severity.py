@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.scanning.model import Cvss
-from dockyard.scanning.severity import (
+from dockyard.features.scanning.model import Cvss
+from dockyard.features.scanning.severity import (
     band_v2,
     band_v3,
     cvss_entries,

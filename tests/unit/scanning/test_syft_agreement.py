@@ -19,10 +19,20 @@ from typing import Any
 
 import pytest
 
-from dockyard.scanning.analyzers.binary import BinaryAnalyzer
-from dockyard.scanning.apply import apply_layers
-from dockyard.scanning.layers import analyze_layer
-from dockyard.scanning.model import CARGO, GEMSPEC, GOBINARY, JAR, NODEPKG, OS, PYTHONPKG, Inventory, Package
+from dockyard.features.scanning.analyzers.binary import BinaryAnalyzer
+from dockyard.features.scanning.apply import apply_layers
+from dockyard.features.scanning.layers import analyze_layer
+from dockyard.features.scanning.model import (
+    CARGO,
+    GEMSPEC,
+    GOBINARY,
+    JAR,
+    NODEPKG,
+    OS,
+    PYTHONPKG,
+    Inventory,
+    Package,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # for tests.scanning_images

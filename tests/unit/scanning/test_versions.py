@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.scanning.versions import UncomparableVersion, compare, normalize_name, scheme_for, sort_key
+from dockyard.features.scanning.versions import (
+    UncomparableVersion,
+    compare,
+    normalize_name,
+    scheme_for,
+    sort_key,
+)
 
 # Tilde (sorts before everything, even the end of the string), epochs, security-update suffixes
 # (+debNuM, ~debNuM), binNMUs (+b1), dfsg repacks, letters vs digits, revisions.

@@ -15,9 +15,9 @@ from typing import Any, TypeVar
 import pytest
 import sqlalchemy as sa
 
-from dockyard.scanning.model import OS, PYTHONPKG, Inventory, Package
-from dockyard.scanning.vulndb import VulnDb, importer
-from dockyard.scanning.vulndb.importer import ImportError_, safe_member
+from dockyard.features.scanning.model import OS, PYTHONPKG, Inventory, Package
+from dockyard.features.scanning.vulndb import VulnDb, importer
+from dockyard.features.scanning.vulndb.importer import ImportError_, safe_member
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
 

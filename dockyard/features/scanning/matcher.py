@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from dockyard.scanning import severity as sev
-from dockyard.scanning.model import OS, SEVERITIES, Cvss, Finding, Package
-from dockyard.scanning.versions import UncomparableVersion, compare, normalize_name
+from dockyard.features.scanning import severity as sev
+from dockyard.features.scanning.model import OS, SEVERITIES, Cvss, Finding, Package
+from dockyard.features.scanning.versions import UncomparableVersion, compare, normalize_name
 
 log = logging.getLogger(__name__)
 

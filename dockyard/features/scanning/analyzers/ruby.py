@@ -7,8 +7,8 @@ from typing import BinaryIO
 
 from packageurl import PackageURL
 
-from dockyard.scanning.analyzers import BaseAnalyzer, FileOutput, MiB, decode
-from dockyard.scanning.model import GEMSPEC, Package
+from dockyard.features.scanning.analyzers import BaseAnalyzer, FileOutput, MiB, decode
+from dockyard.features.scanning.model import GEMSPEC, Package
 
 # Trivy's expressions; `.version` needs the dot, so required_ruby_version never matches.
 NAME_RE = re.compile(r"""\.name\s*=\s*["']([^"']+)["']""")

@@ -15,11 +15,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dockyard.scanning import matcher
-from dockyard.scanning.matcher import Advisory, Affected
-from dockyard.scanning.model import Finding, Inventory
-from dockyard.scanning.vulndb import importer
-from dockyard.scanning.vulndb.importer import ImportStats
+from dockyard.features.scanning import matcher
+from dockyard.features.scanning.matcher import Advisory, Affected
+from dockyard.features.scanning.model import Finding, Inventory
+from dockyard.features.scanning.vulndb import importer
+from dockyard.features.scanning.vulndb.importer import ImportStats
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
 

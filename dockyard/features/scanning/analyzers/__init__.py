@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
-from dockyard.scanning.model import Package
+from dockyard.features.scanning.model import Package
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -69,15 +69,15 @@ def decode(data: bytes) -> str:
 
 
 def all_analyzers() -> list[Analyzer]:
-    from dockyard.scanning.analyzers.apk import ApkAnalyzer
-    from dockyard.scanning.analyzers.binary import BinaryAnalyzer
-    from dockyard.scanning.analyzers.dpkg import DpkgAnalyzer
-    from dockyard.scanning.analyzers.java import JavaAnalyzer
-    from dockyard.scanning.analyzers.npm import NpmAnalyzer
-    from dockyard.scanning.analyzers.os_release import OsReleaseAnalyzer
-    from dockyard.scanning.analyzers.python import PythonAnalyzer
-    from dockyard.scanning.analyzers.rpm import RpmAnalyzer
-    from dockyard.scanning.analyzers.ruby import RubyAnalyzer
+    from dockyard.features.scanning.analyzers.apk import ApkAnalyzer
+    from dockyard.features.scanning.analyzers.binary import BinaryAnalyzer
+    from dockyard.features.scanning.analyzers.dpkg import DpkgAnalyzer
+    from dockyard.features.scanning.analyzers.java import JavaAnalyzer
+    from dockyard.features.scanning.analyzers.npm import NpmAnalyzer
+    from dockyard.features.scanning.analyzers.os_release import OsReleaseAnalyzer
+    from dockyard.features.scanning.analyzers.python import PythonAnalyzer
+    from dockyard.features.scanning.analyzers.rpm import RpmAnalyzer
+    from dockyard.features.scanning.analyzers.ruby import RubyAnalyzer
 
     return [
         OsReleaseAnalyzer(),

@@ -24,8 +24,8 @@ from typing import IO, Any, BinaryIO, Protocol, cast
 
 import zstandard
 
-from dockyard.scanning.analyzers import Analyzer, FileOutput, MiB, all_analyzers
-from dockyard.scanning.model import Package
+from dockyard.features.scanning.analyzers import Analyzer, FileOutput, MiB, all_analyzers
+from dockyard.features.scanning.model import Package
 
 # Bump whenever analysis results for the same bytes would change (new analyzer, parser fix...):
 # cached layer results carry the version they were made with and older ones are recomputed.

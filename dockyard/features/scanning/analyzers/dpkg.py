@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from dockyard.scanning.analyzers import BaseAnalyzer, FileOutput, MiB, decode
-from dockyard.scanning.model import OS, Package
+from dockyard.features.scanning.analyzers import BaseAnalyzer, FileOutput, MiB, decode
+from dockyard.features.scanning.model import OS, Package
 
 STATUS = ("var/lib/dpkg/status",)
 STATUS_D = "var/lib/dpkg/status.d/"

@@ -31,18 +31,18 @@ import sqlalchemy as sa
 from dockyard import clock
 from dockyard.core.manifests import ARCHIVE
 from dockyard.core.media_types import DOCKER_IMAGE_CONFIG, INDEXES, OCI_IMAGE_CONFIG
-from dockyard.scanning import config as sc
-from dockyard.scanning import findings as fx
-from dockyard.scanning.model import Finding, Inventory
+from dockyard.features.scanning import config as sc
+from dockyard.features.scanning import findings as fx
+from dockyard.features.scanning.model import Finding, Inventory
 from dockyard.store.meta import tables as t
 
 if TYPE_CHECKING:
     from dockyard.core.manifests import PushResult
     from dockyard.core.registry import Registry
     from dockyard.core.repositories import Repository
-    from dockyard.scanning.vulndb import VulnDb
+    from dockyard.features.scanning.vulndb import VulnDb
 
-log = logging.getLogger("dockyard.scanning")
+log = logging.getLogger("dockyard.features.scanning")
 
 SCAN_JOB = "scan-image"
 RESCAN_JOB = "scan-rescan"
@@ -290,7 +290,7 @@ class ScanService:
     # ---------------------------------------------------------------- the vulnerability database
     def vulndb(self) -> VulnDb:
         if self._vulndb is None:
-            from dockyard.scanning.vulndb import VulnDb
+            from dockyard.features.scanning.vulndb import VulnDb
 
             self._vulndb = VulnDb(self.db)
         return self._vulndb
@@ -384,7 +384,7 @@ class ScanService:
         diff_ids = list((image_config.get("rootfs") or {}).get("diff_ids") or [])
         results, analyzed = await self._layer_results(digests, keys, diff_ids)
 
-        from dockyard.scanning.apply import apply_layers
+        from dockyard.features.scanning.apply import apply_layers
 
         inventory = apply_layers([(d, results[d]) for d in digests])
         return inventory, {"layers": len(digests), "analyzed": analyzed, "cached": len(digests) - analyzed}
@@ -393,7 +393,7 @@ class ScanService:
         self, digests: list[str], keys: dict[str, str], diff_ids: list[str]
     ) -> tuple[dict[str, Any], int]:
         """Each layer's analysis: from the cache, else streamed from the blob store (bounded memory)."""
-        from dockyard.scanning.layers import ANALYZER_VERSION, LayerResult, analyze_blob
+        from dockyard.features.scanning.layers import ANALYZER_VERSION, LayerResult, analyze_blob
 
         sl = t.scan_layers
         results: dict[str, Any] = {}

@@ -27,7 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from dockyard.scanning.versions import normalize_name
+from dockyard.features.scanning.versions import normalize_name
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
 

@@ -11,8 +11,8 @@ from typing import BinaryIO
 
 from packageurl import PackageURL
 
-from dockyard.scanning.analyzers import BaseAnalyzer, FileOutput, MiB, decode
-from dockyard.scanning.model import JAR, Package
+from dockyard.features.scanning.analyzers import BaseAnalyzer, FileOutput, MiB, decode
+from dockyard.features.scanning.model import JAR, Package
 
 ARCHIVE_SUFFIXES = (".jar", ".war", ".ear", ".par")
 NESTED_MAX = 256 * MiB  # bigger nested archives are skipped with a note

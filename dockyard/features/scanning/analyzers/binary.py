@@ -19,8 +19,8 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 from packageurl import PackageURL
 
-from dockyard.scanning.analyzers import BaseAnalyzer, FileOutput, KiB, MiB
-from dockyard.scanning.model import CARGO, GOBINARY, Package
+from dockyard.features.scanning.analyzers import BaseAnalyzer, FileOutput, KiB, MiB
+from dockyard.features.scanning.model import CARGO, GOBINARY, Package
 
 MAGIC = b"\xff Go buildinf:"
 SEARCH = 64 * KiB

@@ -17,8 +17,8 @@ from typing import TypeVar
 
 from packageurl import PackageURL
 
-from dockyard.scanning.layers import LayerResult
-from dockyard.scanning.model import OS, Inventory, OsInfo, Package
+from dockyard.features.scanning.layers import LayerResult
+from dockyard.features.scanning.model import OS, Inventory, OsInfo, Package
 
 T = TypeVar("T")
 

@@ -94,7 +94,8 @@ def handlers(registry: Registry) -> dict[str, Any]:
     async def do_scrub(payload: dict[str, Any]) -> Any:
         return await scrub(registry, payload)
 
-    from dockyard.features import gc, lifecycle_runs
+    from dockyard.features.gc import collector as gc
+    from dockyard.features.lifecycle import runs as lifecycle_runs
 
     return {
         PURGE_UPLOADS: purge,

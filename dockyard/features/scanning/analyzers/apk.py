@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from dockyard.scanning.analyzers import BaseAnalyzer, FileOutput, MiB, decode
-from dockyard.scanning.model import OS, Package
+from dockyard.features.scanning.analyzers import BaseAnalyzer, FileOutput, MiB, decode
+from dockyard.features.scanning.model import OS, Package
 
 INSTALLED = ("lib/apk/db/installed", "usr/lib/apk/db/installed")
 

@@ -8,8 +8,8 @@ from typing import Any, BinaryIO
 
 from packageurl import PackageURL
 
-from dockyard.scanning.analyzers import BaseAnalyzer, FileOutput, MiB
-from dockyard.scanning.model import NODEPKG, Package
+from dockyard.features.scanning.analyzers import BaseAnalyzer, FileOutput, MiB
+from dockyard.features.scanning.model import NODEPKG, Package
 
 
 def is_package_root(path: str) -> bool:

@@ -12,7 +12,7 @@ from cyclonedx.model.license import LicenseExpression
 from cyclonedx.output.json import JsonV1Dot6
 from packageurl import PackageURL
 
-from dockyard.scanning.model import Inventory, Package
+from dockyard.features.scanning.model import Inventory, Package
 
 PROPERTY_PREFIX = "dockyard:"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from cvss import CVSS2, CVSS3, CVSS4
 
-from dockyard.scanning.model import Cvss
+from dockyard.features.scanning.model import Cvss
 
 log = logging.getLogger(__name__)
 

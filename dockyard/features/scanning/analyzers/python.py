@@ -7,8 +7,8 @@ from typing import BinaryIO
 
 from packageurl import PackageURL
 
-from dockyard.scanning.analyzers import BaseAnalyzer, FileOutput, MiB, decode
-from dockyard.scanning.model import PYTHONPKG, Package
+from dockyard.features.scanning.analyzers import BaseAnalyzer, FileOutput, MiB, decode
+from dockyard.features.scanning.model import PYTHONPKG, Package
 
 
 def pep503(name: str) -> str:

@@ -12,8 +12,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from dockyard.scanning.analyzers import BaseAnalyzer, FileOutput, MiB
-from dockyard.scanning.model import OS, Package
+from dockyard.features.scanning.analyzers import BaseAnalyzer, FileOutput, MiB
+from dockyard.features.scanning.model import OS, Package
 
 SQLITE_PATHS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite", "usr/share/rpm/rpmdb.sqlite")
 BDB_PATHS = ("var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages")

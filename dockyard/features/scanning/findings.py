@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from dockyard.scanning.model import OS, SEVERITIES, Finding
+from dockyard.features.scanning.model import OS, SEVERITIES, Finding
 
 BASIC, ENHANCED = "BASIC", "ENHANCED"
 DEFAULT_PAGE, MAX_PAGE = 100, 1000

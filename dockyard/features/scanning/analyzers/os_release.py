@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 from typing import BinaryIO
 
-from dockyard.scanning.analyzers import BaseAnalyzer, FileOutput, KiB, decode
+from dockyard.features.scanning.analyzers import BaseAnalyzer, FileOutput, KiB, decode
 
 OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
 # Single-line release files; apply.py knows what each means.

@@ -1,0 +1,1 @@
+"""Online garbage collection: unreferenced links and blobs, reclaimed while the registry serves."""

@@ -1,0 +1,1 @@
+"""Housekeeping: abandoned upload sessions and blob scrubbing."""
