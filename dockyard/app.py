@@ -12,11 +12,11 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from dockyard.config import Settings
-from dockyard.core.registry import Registry
 from dockyard.ecr.front import build_endpoint
 from dockyard.ecr.layer_downloads import serve_layer_download
 from dockyard.observability import MetricsMiddleware, configure_logging, metrics_response
 from dockyard.oci.routes import OciApp
+from dockyard.registry import Registry
 
 log = logging.getLogger("dockyard")
 

@@ -11,11 +11,11 @@ from starlette.requests import Request
 
 from dockyard.auth.identity import ROOT_USER
 from dockyard.auth.principals import Principal
-from dockyard.core.registry import Registry
 from dockyard.ecr import actions, sigv4
 from dockyard.ecr.actions.base import Call
 from dockyard.ecr.dispatch import Endpoint, make_endpoint
 from dockyard.ecr.errors import missing_authentication_token
+from dockyard.registry import Registry
 
 log = logging.getLogger("dockyard.ecr")
 _SCOPE_REGION = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from dockyard.blob_serving import blob_response
 from dockyard.core.errors import DomainError
 from dockyard.core.layer_urls import PATH_PREFIX, LayerUrlInvalid, signer_for
-from dockyard.core.registry import Registry
+from dockyard.registry import Registry
 
 log = logging.getLogger("dockyard.ecr")
 OCTET = "application/octet-stream"

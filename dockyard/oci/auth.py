@@ -11,8 +11,8 @@ from starlette.responses import Response
 from dockyard.auth.identity import ROOT_USER
 from dockyard.auth.principals import Principal
 from dockyard.auth.tokens import TokenInvalid
-from dockyard.core.registry import Registry
 from dockyard.oci.errors import API_VERSION_HEADER, error_response
+from dockyard.registry import Registry
 
 
 class AuthFailed(Exception):

@@ -36,9 +36,9 @@ from dockyard.core.images import PULL_TIME_RESOLUTION
 from dockyard.core.manifests import is_index, pick_platform_child, referrers_index
 from dockyard.core.media_types import MAX_MANIFEST_BYTES, OCI_INDEX
 from dockyard.core.names import validate_repository_name
-from dockyard.core.registry import Registry
 from dockyard.oci.auth import AuthFailed, OciAuthenticator
 from dockyard.oci.errors import API_VERSION_HEADER, domain_error_response, error_response
+from dockyard.registry import Registry
 
 log = logging.getLogger("dockyard.oci")
 _CONTENT_RANGE_RE = re.compile(r"^(\d+)-(\d+)$")

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 from dockyard.config import Settings
 from dockyard.core.images import ImageService
 from dockyard.core.manifests import ManifestService
-from dockyard.core.registry import Registry
 from dockyard.core.repositories import Repository, RepositoryService
+from dockyard.registry import Registry
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
 

@@ -9,7 +9,7 @@ from dockyard.auth import groups
 from dockyard.auth.authorizer import Authorizer
 from dockyard.auth.policy import MANAGED_POLICIES
 from dockyard.config import Settings
-from dockyard.core.registry import Registry
+from dockyard.registry import Registry
 from dockyard.store.meta import tables as t
 
 FULL = "AmazonEC2ContainerRegistryFullAccess"

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from registry_testlib import run, sha256
 
 from dockyard.core.errors import ManifestBlobUnknown
-from dockyard.core.registry import Registry
 from dockyard.core.repositories import Repository
 from dockyard.features.gc import collector as gc
+from dockyard.registry import Registry
 from dockyard.store.meta import tables as t
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

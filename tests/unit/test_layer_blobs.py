@@ -11,7 +11,7 @@ from registry_testlib import run, sha256
 
 from dockyard.core.blobs import BATCH, BlobAlreadyLinked
 from dockyard.core.errors import RangeInvalid
-from dockyard.core.registry import Registry
+from dockyard.registry import Registry
 from dockyard.store.meta import tables as t
 
 

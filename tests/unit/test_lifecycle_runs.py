@@ -11,9 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 from registry_testlib import run, sha256
 
-from dockyard.core.registry import Registry
 from dockyard.core.repositories import Repository
 from dockyard.features.lifecycle import runs as lifecycle_runs
+from dockyard.registry import Registry
 from dockyard.store.meta import tables as t
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

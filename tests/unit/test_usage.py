@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from registry_testlib import run
 
 from dockyard.cli import main
-from dockyard.core.registry import Registry
 from dockyard.core.usage import RepositoryUsage, repository_usage
+from dockyard.registry import Registry
 from dockyard.store.meta import tables as t
 
 OTHER_ACCOUNT = "111122223333"

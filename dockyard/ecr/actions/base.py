@@ -17,8 +17,8 @@ from dockyard.auth.authorizer import authorizer_for, deny_reason, request_contex
 from dockyard.auth.policy import ContextValue
 from dockyard.auth.principals import Principal
 from dockyard.core import errors as de
-from dockyard.core.registry import Registry
 from dockyard.ecr.errors import EcrError, access_denied
+from dockyard.registry import Registry
 
 Params = dict[str, Any]
 Result = Mapping[str, Any] | None

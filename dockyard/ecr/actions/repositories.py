@@ -13,7 +13,6 @@ from dockyard import addresses
 from dockyard.auth.authorizer import authorizer_for
 from dockyard.core import account_settings, resource_tags, templates
 from dockyard.core.errors import DomainError
-from dockyard.core.registry import Registry
 from dockyard.core.repositories import (
     InvalidRepositorySetting,
     Repository,
@@ -23,6 +22,7 @@ from dockyard.core.repositories import (
 from dockyard.ecr.actions.base import Call, Params, Result, action, call_context
 from dockyard.ecr.errors import EcrError, invalid_parameter, repository_not_found
 from dockyard.ecr.pagination import decode_token, encode_token
+from dockyard.registry import Registry
 from dockyard.store.meta.server_settings import get_or_create
 
 DEFAULT_PAGE_SIZE = 100  # what ECR returns when maxResults is not given

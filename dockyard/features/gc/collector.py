@@ -34,7 +34,7 @@ from dockyard import clock
 from dockyard.store.meta import tables as t
 
 if TYPE_CHECKING:
-    from dockyard.core.registry import Registry
+    from dockyard.registry import Registry
 
 GC = "gc"
 DEFAULT_GRACE_HOURS = 24.0

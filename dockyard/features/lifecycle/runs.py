@@ -38,7 +38,7 @@ from dockyard.features.lifecycle import (
 from dockyard.store.meta import tables as t
 
 if TYPE_CHECKING:
-    from dockyard.core.registry import Registry
+    from dockyard.registry import Registry
 
 log = logging.getLogger("dockyard.lifecycle")
 

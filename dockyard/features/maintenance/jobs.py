@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from dockyard.store.meta import tables as t
 
 if TYPE_CHECKING:
-    from dockyard.core.registry import Registry
+    from dockyard.registry import Registry
 
 PURGE_UPLOADS = "purge-uploads"
 SCRUB = "scrub"

@@ -38,9 +38,9 @@ from dockyard.store.meta import tables as t
 
 if TYPE_CHECKING:
     from dockyard.core.manifests import PushResult
-    from dockyard.core.registry import Registry
     from dockyard.core.repositories import Repository
     from dockyard.features.scanning.vulndb import VulnDb
+    from dockyard.registry import Registry
 
 log = logging.getLogger("dockyard.features.scanning")
 

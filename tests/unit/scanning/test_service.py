@@ -19,11 +19,11 @@ import pytest
 import sqlalchemy as sa
 
 from dockyard import clock
-from dockyard.core.registry import Registry
 from dockyard.core.repositories import Repository
 from dockyard.features.scanning import config as sc
 from dockyard.features.scanning import service as svc
 from dockyard.features.scanning.model import OS, PYTHONPKG, Finding, Inventory, OsInfo, Package
+from dockyard.registry import Registry
 from dockyard.store.meta import tables as t
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

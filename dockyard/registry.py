@@ -1,4 +1,5 @@
-"""The domain core, assembled once per process and shared by every front door."""
+"""The composition root: builds the stores, domain services, jobs and features from settings, once
+per process, shared by every front door."""
 
 from __future__ import annotations
 
