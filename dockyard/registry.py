@@ -169,9 +169,9 @@ class Registry:
         except RepositoryAlreadyExists:
             return await self.repositories.get(account_id, name)  # created concurrently
         if template.repository_policy:
-            from dockyard.auth.authorizer import authorizer_for
+            from dockyard.auth.authorizer import REPOSITORY_POLICIES
 
-            authorizer_for(self).forget_repository_policy(account_id, name)
+            await self.db.caches.changed(REPOSITORY_POLICIES, (account_id, name))
         return created
 
     async def close(self) -> None:

@@ -53,15 +53,11 @@ def images(call: Call) -> ImageService:
 
 async def pagination_key(call: Call) -> bytes:
     """The server-wide nextToken key, loaded once per process."""
-    registry = call.registry
-    cached: bytes | None = getattr(registry, "_pagination_key", None)
-    if cached is None:
-        from dockyard.store.meta.server_settings import get_or_create
+    from dockyard.store.meta import server_settings
 
-        value = await get_or_create(registry.db, "keys", "pagination", lambda: secrets.token_hex(32))
-        cached = value.encode()
-        registry._pagination_key = cached  # type: ignore[attr-defined]
-    return cached
+    db = call.registry.db
+    value = await server_settings.cached(db, "keys", "pagination", lambda: secrets.token_hex(32))
+    return value.encode()
 
 
 async def open_token(call: Call, params: Params, scope: dict[str, Any]) -> dict[str, Any] | None:

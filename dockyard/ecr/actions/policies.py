@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from dockyard.auth.authorizer import authorizer_for
+from dockyard.auth.authorizer import REPOSITORY_POLICIES, authorizer_for
 from dockyard.auth.policy import PolicyError, ecr_invalid_policy_message, lockout_check, parse_policy
 from dockyard.ecr.actions.base import Call, Params, Result, action
 from dockyard.ecr.errors import (
@@ -34,6 +34,7 @@ async def _store_repository_policy(call: Call, account: str, name: str, text: st
     r = t.repositories
     async with call.registry.db.write() as conn:
         await conn.execute(r.update().where(r.c.account_id == account, r.c.name == name).values(policy=text))
+        await call.registry.db.caches.bump(conn, REPOSITORY_POLICIES)
     authorizer_for(call.registry).forget_repository_policy(account, name)
 
 

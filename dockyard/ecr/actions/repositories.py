@@ -10,7 +10,7 @@ from functools import wraps
 from typing import Any
 
 from dockyard import addresses
-from dockyard.auth.authorizer import authorizer_for
+from dockyard.auth.authorizer import REPOSITORY_POLICIES, authorizer_for
 from dockyard.core import account_settings, resource_tags, templates
 from dockyard.core.errors import DomainError
 from dockyard.core.repositories import (
@@ -23,7 +23,7 @@ from dockyard.ecr.actions.base import Call, Params, Result, action, call_context
 from dockyard.ecr.errors import EcrError, invalid_parameter, repository_not_found
 from dockyard.ecr.pagination import decode_token, encode_token
 from dockyard.registry import Registry
-from dockyard.store.meta.server_settings import get_or_create
+from dockyard.store.meta import server_settings
 
 DEFAULT_PAGE_SIZE = 100  # what ECR returns when maxResults is not given
 
@@ -60,17 +60,11 @@ def translated(func: Handler) -> Handler:
 
 # ------------------------------------------------------------------------- pagination
 
-_PAGINATION_KEYS: dict[int, bytes] = {}
-
 
 async def pagination_key(registry: Registry) -> bytes:
     """The server-wide nextToken sealing key (shared by every node through the database)."""
-    key = _PAGINATION_KEYS.get(id(registry.db))
-    if key is None:
-        secret = await get_or_create(registry.db, "keys", "pagination", lambda: secrets.token_hex(32))
-        key = secret.encode()
-        _PAGINATION_KEYS[id(registry.db)] = key
-    return key
+    secret = await server_settings.cached(registry.db, "keys", "pagination", lambda: secrets.token_hex(32))
+    return secret.encode()
 
 
 async def page_start(call: Call, params: Params, account_id: str) -> str | None:
@@ -224,7 +218,7 @@ async def delete_repository(call: Call, params: Params) -> Result:
     repo = await call.registry.repositories.delete(
         account_id, params["repositoryName"], force=bool(params.get("force", False))
     )
-    authorizer_for(call.registry).forget_repository_policy(account_id, repo.name)
+    await call.registry.db.caches.changed(REPOSITORY_POLICIES, (account_id, repo.name))
     return {"repository": repository_document(call, repo)}
 
 
