@@ -173,3 +173,25 @@ def test_generations_cost_one_query_per_interval_for_all_caches(tmp_path: Path) 
         assert len(queries) == 3 and all("cache_generations" in s for s in queries), statements
 
     run(tmp_path, go)
+
+
+def test_a_deleted_access_key_stops_working_here_at_once_and_elsewhere_after_the_check(
+    tmp_path: Path,
+) -> None:
+    from dockyard.auth.identity import ROOT_USER, IdentityService
+
+    async def go(a: Database, b: Database, clock: Clock) -> None:
+        here, there = IdentityService(a), IdentityService(b)
+        await here.ensure_account("123456789012")
+        key = await here.create_key("123456789012", ROOT_USER)
+        found = await here.cached_lookup_key(key.access_key_id)
+        assert found is not None and found.secret_access_key == key.secret_access_key
+        assert await there.cached_lookup_key(key.access_key_id) == found
+        await here.delete_key(key.access_key_id)
+        assert await here.cached_lookup_key(key.access_key_id) is None
+        clock.now += 0.5
+        assert await there.cached_lookup_key(key.access_key_id) == found  # its copy, for now
+        clock.now += 0.6
+        assert await there.cached_lookup_key(key.access_key_id) is None
+
+    run(tmp_path, go)
