@@ -53,7 +53,7 @@ class StoredImage:
 
 @dataclass(frozen=True, slots=True)
 class DeletedImage:
-    """A manifest a deletion removed, with the tags it still had."""
+    """A manifest a deletion removed, with the tags it had when the call began."""
 
     manifest_id: int
     digest: str
