@@ -15,6 +15,7 @@ from dockyard.auth.tokens import TokenSigner
 from dockyard.config import Settings
 from dockyard.core.blobs import BlobService
 from dockyard.core.errors import RepositoryAlreadyExists, RepositoryNotFound
+from dockyard.core.image_deletion import ImageDeletion
 from dockyard.core.images import ImageService
 from dockyard.core.manifests import ManifestService
 from dockyard.core.repositories import Repository, RepositoryService, default_kms_key
@@ -47,9 +48,11 @@ class Registry:
     worker: Worker | None = None
     scheduler: Scheduler | None = None
     scans: ScanService = field(init=False)
+    image_deletion: ImageDeletion = field(init=False)  # its on_delete hooks: none registered yet
 
     def __post_init__(self) -> None:
         self.scans = ScanService(self)
+        self.image_deletion = ImageDeletion(self.db, self.repositories)
         self.manifests.on_push = self.scans.on_push  # scan on push: enqueue only, never wait
 
     @classmethod

@@ -38,6 +38,7 @@ from dockyard.core.media_types import MAX_MANIFEST_BYTES, OCI_INDEX
 from dockyard.core.names import validate_repository_name
 from dockyard.oci.auth import AuthFailed, OciAuthenticator
 from dockyard.oci.errors import API_VERSION_HEADER, domain_error_response, error_response
+from dockyard.oci.manifest_deletion import delete_manifest
 from dockyard.registry import Registry
 
 log = logging.getLogger("dockyard.oci")
@@ -391,7 +392,7 @@ class OciApp:
         return response
 
     async def delete_manifest(self, request: Request, route: Route) -> Response:
-        await self.registry.manifests.delete(self.account(request), route.name, route.arg)
+        await delete_manifest(self.registry.image_deletion, self.account(request), route.name, route.arg)
         return Response(b"", status_code=202, headers={**VERSION, "Content-Length": "0"})
 
     # ---------------------------------------------------------------- blobs

@@ -443,9 +443,9 @@ async def put_image(call: Call, params: Params) -> Result:
 @action("BatchDeleteImage")
 async def batch_delete_image(call: Call, params: Params) -> Result:
     account = call.account(params)
-    result = await images(call).batch_delete(account, params["repositoryName"], _image_ids(params))
+    result = await call.registry.image_deletion.delete(account, params["repositoryName"], _image_ids(params))
     return {
-        "imageIds": [i.to_params() for i in result.deleted],
+        "imageIds": [i.to_params() for i in result.removed],
         "failures": [f.to_params() for f in result.failures],
     }
 
