@@ -18,8 +18,8 @@ from dockyard.core.pull_exclusions import (
     PullExclusionService,
 )
 from dockyard.ecr.actions.base import Call, Params, Result, action
-from dockyard.ecr.actions.images import open_token, seal_token
 from dockyard.ecr.errors import EcrError, invalid_parameter, limit_exceeded
+from dockyard.ecr.pagination import bad_token, open_cursor, seal_cursor
 
 # The model's PrincipalArn: an IAM role or user (max 200 characters).
 PRINCIPAL_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/[\w+=,.@-]+(/[\w+=,.@-]+)*$")
@@ -69,16 +69,14 @@ async def deregister_pull_time_update_exclusion(call: Call, params: Params) -> R
 async def list_pull_time_update_exclusions(call: Call, params: Params) -> Result:
     account = call.account(params)
     scope = {"registry": account}
-    token = await open_token(call, params, scope)
+    token = await open_cursor(call, params, scope)
     after = token["c"] if token else None
     if after is not None and not isinstance(after, str):
-        from dockyard.ecr.pagination import INVALID_TOKEN_MESSAGE
-
-        raise invalid_parameter(INVALID_TOKEN_MESSAGE)
+        raise bad_token()
     # The output list holds at most 100 entries, whatever maxResults (1-1000) asks for.
     limit = min(int(params.get("maxResults") or DEFAULT_PAGE), MAX_EXCLUSIONS)
     items, more = await _service(call).page(account, after, limit)
     return {
         "pullTimeUpdateExclusions": [item.principal_arn for item in items],
-        "nextToken": await seal_token(call, scope, items[-1].principal_arn) if more and items else None,
+        "nextToken": await seal_cursor(call, scope, items[-1].principal_arn) if more and items else None,
     }

@@ -15,11 +15,12 @@ from typing import Any
 
 from dockyard import clock
 from dockyard.core.errors import RepositoryNotFound
-from dockyard.core.images import ARCHIVED, ImageId, ImageInfo, ImageService, check_image_id
+from dockyard.core.images import ARCHIVED, ImageId, ImageInfo, check_image_id
 from dockyard.core.media_types import INDEXES
 from dockyard.ecr.actions.base import Call, Params, Result, action
-from dockyard.ecr.actions.images import open_token, seal_token
-from dockyard.ecr.errors import EcrError, image_not_found, invalid_parameter, limit_exceeded
+from dockyard.ecr.errors import EcrError, from_validation, image_not_found, invalid_parameter, limit_exceeded
+from dockyard.ecr.pagination import open_cursor, seal_cursor
+from dockyard.ecr.shapes import failure_reason, image_id_from_params, scan_status
 from dockyard.features.scanning import config as sc
 from dockyard.features.scanning import findings as fx
 from dockyard.features.scanning.service import IMAGE_CONFIGS, QuotaExceeded, ScanRecord
@@ -51,14 +52,13 @@ def image_archived(image_id: ImageId, repository: str, registry_id: str) -> EcrE
 
 async def _image(call: Call, account: str, repository: str, params: Params) -> tuple[ImageId, ImageInfo]:
     """The one image ``imageId`` names (ImageNotFoundException otherwise)."""
-    image_id = ImageId.from_params(params.get("imageId") or {})
+    image_id = image_id_from_params(params.get("imageId") or {})
     problem = check_image_id(image_id)
     if problem is not None:
         raise invalid_parameter(
-            f"Invalid parameter at 'imageId' failed to satisfy constraint: '{problem.reason}'"
+            f"Invalid parameter at 'imageId' failed to satisfy constraint: '{failure_reason(problem)}'"
         )
-    service = ImageService(call.registry.db, call.registry.repositories)
-    _, infos, failures = await service.describe_ids(account, repository, [image_id])
+    _, infos, failures = await call.registry.images.describe_ids(account, repository, [image_id])
     if failures or not infos:
         raise image_not_found(repository, account, image_id.digest, image_id.tag)
     return image_id, infos[0]
@@ -93,7 +93,7 @@ async def start_image_scan(call: Call, params: Params) -> Result:
         "registryId": account,
         "repositoryName": repository,
         "imageId": _image_id_out(image_id, info),
-        "imageScanStatus": record.status_json(),
+        "imageScanStatus": scan_status(record),
     }
 
 
@@ -167,7 +167,7 @@ async def describe_image_scan_findings(call: Call, params: Params) -> Result:
         "registryId": account,
         "repositoryName": repository,
         "imageId": _image_id_out(image_id, info),
-        "imageScanStatus": record.status_json(),
+        "imageScanStatus": scan_status(record),
     }
     if not record.has_findings:  # not finished, or archived (SCAN_ELIGIBILITY_EXPIRED keeps them)
         return out
@@ -175,12 +175,12 @@ async def describe_image_scan_findings(call: Call, params: Params) -> Result:
         "image": info.id,
         "completed": record.completed_at.timestamp() if record.completed_at else None,
     }
-    cursor = await open_token(call, params, scope)
+    cursor = await open_cursor(call, params, scope)
     start = int(cursor["c"]) if cursor is not None and isinstance(cursor.get("c"), int) else 0
     body, following = _findings_page(call, account, repository, info, record, start, limit)
     out["imageScanFindings"] = body
     if following is not None:
-        out["nextToken"] = await seal_token(call, scope, following)
+        out["nextToken"] = await seal_cursor(call, scope, following)
     try:
         repo = await call.registry.repositories.get(account, repository)
         await scans.nudge_rescan(record, await scans.repository_scanning(repo))
@@ -195,7 +195,7 @@ async def put_registry_scanning_configuration(call: Call, params: Params) -> Res
     try:
         config = sc.parse(params.get("scanType"), params.get("rules"))
     except sc.ScanningConfigError as err:
-        raise EcrError(err.code, err.message) from None
+        raise from_validation(err.kind, err.message) from None
     await call.registry.scans.put_registry_config(account, config)
     return {"registryScanningConfiguration": config.to_json()}
 
