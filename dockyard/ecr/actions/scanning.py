@@ -3,7 +3,7 @@ PutRegistryScanningConfiguration, GetRegistryScanningConfiguration and
 BatchGetRepositoryScanningConfiguration.
 
 Scans run in the background (`dockyard.features.scanning.service`); these handlers only request them and
-report their state, in ECR's shapes (`dockyard.features.scanning.findings`). Authorization is the
+report their state, in ECR's shapes (`dockyard.ecr.scan_findings`). Authorization is the
 common one of every action (`ecr:<Action>` on the repository, or the registry for registry-wide
 configuration).
 """
@@ -17,6 +17,7 @@ from dockyard import clock
 from dockyard.core.errors import RepositoryNotFound
 from dockyard.core.images import ARCHIVED, ImageId, ImageInfo, check_image_id
 from dockyard.core.media_types import INDEXES
+from dockyard.ecr import scan_findings as ef
 from dockyard.ecr.actions.base import Call, Params, Result, action
 from dockyard.ecr.errors import EcrError, from_validation, image_not_found, invalid_parameter, limit_exceeded
 from dockyard.ecr.pagination import open_cursor, seal_cursor
@@ -107,7 +108,7 @@ def _findings_page(
     limit: int,
 ) -> tuple[dict[str, Any], int | None]:
     findings = record.findings()
-    begin, end, following = fx.page_bounds(start, limit, len(findings))
+    begin, end, following = ef.page_bounds(start, limit, len(findings))
     chosen = findings[begin:end]
     body: dict[str, Any] = {"findingSeverityCounts": record.severity_counts or {}}
     if record.completed_at is not None:
@@ -118,7 +119,7 @@ def _findings_page(
         completed = record.completed_at or clock.now()
         first_seen = record.first_observed or {}
         body["enhancedFindings"] = [
-            fx.enhanced(
+            ef.enhanced(
                 f,
                 region=call.region,
                 account=account,
@@ -135,7 +136,7 @@ def _findings_page(
             for f in chosen
         ]
     else:
-        body["findings"] = [fx.basic(f) for f in chosen]
+        body["findings"] = [ef.basic(f) for f in chosen]
     return body, following
 
 
@@ -157,11 +158,11 @@ async def describe_image_scan_findings(call: Call, params: Params) -> Result:
     record = await scans.get(info.id)
     if record is None:
         raise scan_not_found(image_id, repository, account)
-    limit = int(params.get("maxResults") or fx.DEFAULT_PAGE)
-    if not 1 <= limit <= fx.MAX_PAGE:
+    limit = int(params.get("maxResults") or ef.DEFAULT_PAGE)
+    if not 1 <= limit <= ef.MAX_PAGE:
         raise invalid_parameter(
             "Invalid parameter at 'maxResults' failed to satisfy constraint: "
-            f"'Member must have value between 1 and {fx.MAX_PAGE}'"
+            f"'Member must have value between 1 and {ef.MAX_PAGE}'"
         )
     out: dict[str, Any] = {
         "registryId": account,
