@@ -11,12 +11,9 @@ and answers ACTIVE; clients polling for ACTIVE behave the same.
 
 from __future__ import annotations
 
-from dockyard.core.images import (
-    ImageLookupFailed,
-    StorageClassUnchanged,
-)
+from dockyard.core.images import ImageLookupFailed
 from dockyard.ecr.actions.base import Call, Params, Result, action
-from dockyard.ecr.errors import EcrError, image_not_found, invalid_parameter
+from dockyard.ecr.errors import image_not_found, invalid_parameter
 from dockyard.ecr.shapes import failure_reason, image_id_from_params, image_id_params
 
 TARGETS = ("STANDARD", "ARCHIVE")
@@ -39,8 +36,7 @@ async def update_image_storage_class(call: Call, params: Params) -> Result:
         if err.failure.code in ("MissingDigestAndTag", "InvalidImageDigest", "InvalidImageTag"):
             raise invalid_parameter(f"Invalid parameter: {failure_reason(err.failure)}") from None
         raise image_not_found(repo_name, account, image_id.digest, image_id.tag) from None
-    except StorageClassUnchanged as err:
-        raise EcrError("ImageStorageClassUpdateNotSupportedException", err.message) from None
+    # StorageClassUnchanged: ImageStorageClassUpdateNotSupportedException, by the error table.
     return {
         "registryId": account,
         "repositoryName": repo_name,

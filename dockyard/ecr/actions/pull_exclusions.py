@@ -10,15 +10,9 @@ from __future__ import annotations
 
 import re
 
-from dockyard.core.pull_exclusions import (
-    MAX_EXCLUSIONS,
-    ExclusionAlreadyExists,
-    ExclusionLimitExceeded,
-    ExclusionNotFound,
-    PullExclusionService,
-)
+from dockyard.core.pull_exclusions import MAX_EXCLUSIONS, PullExclusionService
 from dockyard.ecr.actions.base import Call, Params, Result, action
-from dockyard.ecr.errors import EcrError, invalid_parameter, limit_exceeded
+from dockyard.ecr.errors import invalid_parameter
 from dockyard.ecr.pagination import bad_token, open_cursor, seal_cursor
 
 # The model's PrincipalArn: an IAM role or user (max 200 characters).
@@ -45,12 +39,8 @@ def _service(call: Call) -> PullExclusionService:
 async def register_pull_time_update_exclusion(call: Call, params: Params) -> Result:
     account = call.account(params)
     arn = _principal(params)
-    try:
-        exclusion = await _service(call).register(account, arn)
-    except ExclusionAlreadyExists as err:
-        raise EcrError("ExclusionAlreadyExistsException", err.message) from None
-    except ExclusionLimitExceeded as err:
-        raise limit_exceeded(err.message) from None
+    # ExclusionAlreadyExists, ExclusionLimitExceeded: by the door's error table (ecr.errors).
+    exclusion = await _service(call).register(account, arn)
     return {"principalArn": exclusion.principal_arn, "createdAt": exclusion.created_at}
 
 
@@ -58,10 +48,7 @@ async def register_pull_time_update_exclusion(call: Call, params: Params) -> Res
 async def deregister_pull_time_update_exclusion(call: Call, params: Params) -> Result:
     account = call.account(params)
     arn = _principal(params)
-    try:
-        await _service(call).deregister(account, arn)
-    except ExclusionNotFound as err:
-        raise EcrError("ExclusionNotFoundException", err.message) from None
+    await _service(call).deregister(account, arn)  # ExclusionNotFound: by the error table
     return {"principalArn": arn}
 
 
