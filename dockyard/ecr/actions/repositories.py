@@ -185,9 +185,9 @@ async def tag_resource(call: Call, params: Params) -> Result:
     account_id, name = _repository_from_arn(call, params["resourceArn"])
     tags = resource_tags.normalize(params["tags"])
     registry = call.registry
-    async with registry.db.write() as conn:
-        repo = await registry.repositories.get(account_id, name, conn)
-        await resource_tags.ResourceTagService(registry.db).add(conn, repo.id, tags)
+    await resource_tags.ResourceTagService(registry.db).tag_repository(
+        registry.repositories, account_id, name, tags
+    )
     return {}
 
 
@@ -196,9 +196,9 @@ async def untag_resource(call: Call, params: Params) -> Result:
     account_id, name = _repository_from_arn(call, params["resourceArn"])
     keys = [resource_tags.validate_key(key) for key in params["tagKeys"]]
     registry = call.registry
-    async with registry.db.write() as conn:
-        repo = await registry.repositories.get(account_id, name, conn)
-        await resource_tags.ResourceTagService(registry.db).remove(conn, repo.id, keys)
+    await resource_tags.ResourceTagService(registry.db).untag_repository(
+        registry.repositories, account_id, name, keys
+    )
     return {}
 
 
