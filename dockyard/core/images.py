@@ -31,7 +31,7 @@ from dockyard.store.meta.database import Database
 # the stored time is older than this, so pulls cost one UPDATE per image per interval.
 PULL_TIME_RESOLUTION = timedelta(minutes=5)
 
-# ECR's failure codes and reasons for batch operations (ImageFailureCode).
+# Failure codes of batch operations (ECR's ImageFailureCode values; the ECR door words them).
 MISSING_DIGEST_AND_TAG = "MissingDigestAndTag"
 INVALID_IMAGE_DIGEST = "InvalidImageDigest"
 INVALID_IMAGE_TAG = "InvalidImageTag"
@@ -39,22 +39,6 @@ IMAGE_NOT_FOUND = "ImageNotFound"
 TAG_DOES_NOT_MATCH_DIGEST = "ImageTagDoesNotMatchDigest"
 REFERENCED_BY_MANIFEST_LIST = "ImageReferencedByManifestList"
 IMAGE_INACCESSIBLE = "ImageInaccessible"  # what BatchGetImage reports for an archived image
-
-REASONS = {
-    MISSING_DIGEST_AND_TAG: "Invalid request parameters: both tag and digest cannot be null",
-    INVALID_IMAGE_DIGEST: (
-        "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'"
-    ),
-    INVALID_IMAGE_TAG: (
-        "Invalid request parameters: image tag should satisfy the regex '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}'"
-    ),
-    IMAGE_NOT_FOUND: "Requested image not found",
-    TAG_DOES_NOT_MATCH_DIGEST: "Invalid request parameters: given tag does not map to the given digest",
-    IMAGE_INACCESSIBLE: (
-        "The requested image is archived and cannot be pulled; restore it with "
-        "UpdateImageStorageClass (targetStorageClass STANDARD) or push it again"
-    ),
-}
 
 _ECR_DIGEST_RE = re.compile(r"^[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+$")
 
@@ -85,7 +69,7 @@ class ImageLookupFailed(DomainError):
     """An image id names no image (or is malformed); `failure` says how, as a batch would."""
 
     def __init__(self, problem: ImageFailure) -> None:
-        super().__init__(problem.reason)
+        super().__init__(problem.reason or problem.code)
         self.failure = problem
 
 
@@ -109,36 +93,24 @@ async def set_storage_class_rows(conn: AsyncConnection, manifest_ids: Sequence[i
 # ------------------------------------------------------------------------------ values
 @dataclass(frozen=True, slots=True)
 class ImageId:
-    """One entry of an ECR `imageIds` list, as the caller wrote it."""
+    """An image named by digest and/or tag, as the caller wrote it."""
 
     digest: str | None = None
     tag: str | None = None
 
-    @classmethod
-    def from_params(cls, value: dict[str, Any]) -> ImageId:
-        return cls(value.get("imageDigest"), value.get("imageTag"))
-
-    def to_params(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        if self.digest is not None:
-            out["imageDigest"] = self.digest
-        if self.tag is not None:
-            out["imageTag"] = self.tag
-        return out
-
 
 @dataclass(frozen=True, slots=True)
 class ImageFailure:
+    """Why one image id of a batch failed: a failure code, and a reason when the case has its
+    own (the doors word the others)."""
+
     image_id: ImageId
     code: str
-    reason: str
-
-    def to_params(self) -> dict[str, Any]:
-        return {"imageId": self.image_id.to_params(), "failureCode": self.code, "failureReason": self.reason}
+    reason: str | None = None
 
 
 def failure(image_id: ImageId, code: str, reason: str | None = None) -> ImageFailure:
-    return ImageFailure(image_id, code, reason or REASONS[code])
+    return ImageFailure(image_id, code, reason)
 
 
 @dataclass(slots=True)

@@ -59,9 +59,9 @@ def oci_error(problem: ImageFailure, result: DeletionResult, repo_name: str) -> 
             {"digest": digest, "indexes": indexes},
         )
     if problem.code == INVALID_IMAGE_DIGEST:
-        return DigestInvalid(problem.reason)
+        return DigestInvalid(problem.reason or f"invalid digest {wanted.digest!r}")
     if problem.code == INVALID_IMAGE_TAG:
-        return TagInvalid(problem.reason)
+        return TagInvalid(problem.reason or f"invalid tag {wanted.tag!r}")
     if problem.code == IMAGE_NOT_FOUND and wanted.digest is None:
         return ManifestUnknown(f"tag {wanted.tag!r} is unknown to repository '{repo_name}'")
     return ManifestUnknown(f"manifest {wanted.digest} is unknown to repository '{repo_name}'")

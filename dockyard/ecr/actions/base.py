@@ -17,7 +17,7 @@ from dockyard.auth.authorizer import authorizer_for, deny_reason, request_contex
 from dockyard.auth.policy import ContextValue
 from dockyard.auth.principals import Principal
 from dockyard.core import errors as de
-from dockyard.ecr.errors import EcrError, access_denied
+from dockyard.ecr.errors import EcrError, access_denied, from_domain
 from dockyard.registry import Registry
 
 Params = dict[str, Any]
@@ -66,31 +66,9 @@ class Call:
         return addresses.registry_host(self.settings, account_id, self.host, self.region)
 
 
-# Default translation of domain errors; handlers catch and re-raise where ECR differs.
-_DEFAULT_CODES: dict[type[de.DomainError], str] = {
-    de.RepositoryNotFound: "RepositoryNotFoundException",
-    de.RepositoryAlreadyExists: "RepositoryAlreadyExistsException",
-    de.RepositoryNotEmpty: "RepositoryNotEmptyException",
-    de.NameInvalid: "InvalidParameterException",
-    de.TagInvalid: "InvalidParameterException",
-    de.DigestInvalid: "InvalidParameterException",
-    de.ManifestInvalid: "InvalidParameterException",
-    de.ManifestTooLarge: "InvalidParameterException",
-    de.ManifestBlobUnknown: "LayersNotFoundException",
-    de.ManifestUnknown: "ImageNotFoundException",
-    de.TagImmutable: "ImageTagAlreadyExistsException",
-    de.ImageReferenced: "InvalidParameterException",
-    de.UploadUnknown: "UploadNotFoundException",
-    de.Denied: "AccessDeniedException",
-}
-
-
 def to_ecr_error(err: de.DomainError) -> EcrError:
-    for cls in type(err).__mro__:
-        code = _DEFAULT_CODES.get(cls)
-        if code is not None:
-            return EcrError(code, err.message)
-    return EcrError("InvalidParameterException", err.message)
+    """The ECR error a handler's domain error answers with (the table is `ecr.errors.DOMAIN_CODES`)."""
+    return from_domain(err)
 
 
 def action(name: str) -> Callable[[Handler], Handler]:
