@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any
 
 from starlette.requests import Request
 
 from dockyard.auth.identity import ROOT_USER
 from dockyard.auth.principals import Principal
+from dockyard.auth.request_context import RequestOrigin
 from dockyard.ecr import actions, sigv4
 from dockyard.ecr.actions.base import Call
 from dockyard.ecr.dispatch import Endpoint, make_endpoint
@@ -50,14 +50,6 @@ class KeyCache:
         return entry[1], entry[2]
 
 
-def _origin(request: Request) -> dict[str, Any]:
-    """Where the call came from, for aws:SourceIp and aws:SecureTransport."""
-    return {
-        "source_ip": request.client.host if request.client else None,
-        "secure": request.url.scheme == "https",
-    }
-
-
 def build_endpoint(registry: Registry) -> Endpoint:
     keys = KeyCache(registry)
     dev_account = registry.settings.dev_accept_any_credentials
@@ -71,7 +63,7 @@ def build_endpoint(registry: Registry) -> Endpoint:
             m = _SCOPE_REGION.search(header)
             region = m.group(1) if m else registry.settings.region
             principal = Principal(dev_account, f"AIDA{dev_account}", ROOT_USER, is_root=True)
-            return Call(principal, region, registry, host, **_origin(request))
+            return Call(principal, region, registry, host, origin=RequestOrigin.from_asgi(request.scope))
 
         principals: dict[str, Principal] = {}
 
@@ -83,6 +75,6 @@ def build_endpoint(registry: Registry) -> Endpoint:
 
         verified = await sigv4.verify_asgi_request(request, body, lookup)
         principal = principals[verified.access_key_id]
-        return Call(principal, verified.region, registry, host, **_origin(request))
+        return Call(principal, verified.region, registry, host, origin=RequestOrigin.from_asgi(request.scope))
 
     return make_endpoint(actions.all_actions(), authenticate)
