@@ -16,7 +16,7 @@ from dockyard.config import Settings, settings_from_env
 from dockyard.ecr.front import build_endpoint
 from dockyard.ecr.layer_downloads import serve_layer_download
 from dockyard.observability import MetricsMiddleware, configure_logging, metrics_response
-from dockyard.oci.routes import OciApp
+from dockyard.oci.router import OciApp
 from dockyard.registry import Registry
 
 log = logging.getLogger("dockyard")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -87,24 +86,6 @@ def mentions_resource_tags(documents: Iterable[PolicyDocument | None]) -> bool:
                 if ":resourcetag/" in clause.key.lower():
                     return True
     return False
-
-
-def request_context(
-    source_ip: str | None, secure: bool, request_tags: Mapping[str, str] | None = None
-) -> dict[str, ContextValue]:
-    """The condition keys a door knows about a request (``aws:SourceIp``, ``aws:SecureTransport``,
-    ``aws:CurrentTime``; ``aws:RequestTag/*`` and ``aws:TagKeys`` when the request carries tags)."""
-    context: dict[str, ContextValue] = {
-        "aws:SecureTransport": secure,
-        "aws:CurrentTime": datetime.now(UTC),
-    }
-    if source_ip:
-        context["aws:SourceIp"] = source_ip
-    if request_tags is not None:
-        for key, value in request_tags.items():
-            context[f"aws:RequestTag/{key}"] = value
-        context["aws:TagKeys"] = list(request_tags)
-    return context
 
 
 def _with_resource_tags(

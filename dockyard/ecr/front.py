@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 from starlette.requests import Request
 
 from dockyard.auth.identity import ROOT_USER
 from dockyard.auth.principals import Principal
+from dockyard.auth.request_context import RequestOrigin
 from dockyard.ecr import actions, sigv4
 from dockyard.ecr.actions.base import Call
 from dockyard.ecr.dispatch import Endpoint, make_endpoint
@@ -18,14 +18,6 @@ from dockyard.registry import Registry
 
 log = logging.getLogger("dockyard.ecr")
 _SCOPE_REGION = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
-
-
-def _origin(request: Request) -> dict[str, Any]:
-    """Where the call came from, for aws:SourceIp and aws:SecureTransport."""
-    return {
-        "source_ip": request.client.host if request.client else None,
-        "secure": request.url.scheme == "https",
-    }
 
 
 def build_endpoint(registry: Registry) -> Endpoint:
@@ -40,7 +32,7 @@ def build_endpoint(registry: Registry) -> Endpoint:
             m = _SCOPE_REGION.search(header)
             region = m.group(1) if m else registry.settings.region
             principal = Principal(dev_account, f"AIDA{dev_account}", ROOT_USER, is_root=True)
-            return Call(principal, region, registry, host, **_origin(request))
+            return Call(principal, region, registry, host, origin=RequestOrigin.from_asgi(request.scope))
 
         principals: dict[str, Principal] = {}
 
@@ -53,6 +45,6 @@ def build_endpoint(registry: Registry) -> Endpoint:
 
         verified = await sigv4.verify_asgi_request(request, body, lookup)
         principal = principals[verified.access_key_id]
-        return Call(principal, verified.region, registry, host, **_origin(request))
+        return Call(principal, verified.region, registry, host, origin=RequestOrigin.from_asgi(request.scope))
 
     return make_endpoint(actions.all_actions(), authenticate)
