@@ -129,3 +129,30 @@ def test_delete_upload_and_blobs(store_url: str) -> None:
         await store.check()
 
     run(go())
+
+
+@pytest.mark.parametrize("size", [1000, 7 * MiB])  # one object; a multipart upload
+def test_a_completion_interrupted_after_publishing_can_be_redone(store_url: str, size: int) -> None:
+    """A crash between publishing and committing the blob row (issue 16, defect 1): the
+    session's retry finds its bytes again, on whichever node it lands."""
+    data = os.urandom(size)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+
+    async def go() -> None:
+        upload_id = str(uuid.uuid4())
+        store = open_blob_store(store_url)
+        state = await store.create_upload(upload_id)
+        state = await append(store, upload_id, 0, state, data, MiB)
+        await store.finish_upload(upload_id, size, state)
+        key = await store.publish(upload_id, digest, size)
+        # ...the process dies here. The retry, with the session's recorded state:
+        store = open_blob_store(store_url)
+        recovered = await store.recover_published(upload_id, digest, size)
+        if recovered is None:
+            await store.finish_upload(upload_id, size, state)
+            assert await collect(store.read_upload(upload_id, size)) == data
+            recovered = await store.publish(upload_id, digest, size)
+        assert recovered == key
+        assert await collect(store.read(key)) == data
+
+    run(go())

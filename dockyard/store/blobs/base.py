@@ -61,6 +61,13 @@ class BlobStore(ABC):
     async def delete_upload(self, upload_id: str, state: Any = None) -> None:
         """Drop a session's bytes (cancelled, failed, purged, or its content already stored)."""
 
+    async def recover_published(self, upload_id: str, digest: str, size: int) -> str | None:
+        """The key an interrupted completion of this session already published its `size`
+        verified bytes of `digest` under, when the process died before the blob's row
+        committed; None otherwise. Lets the client's retry finish the upload (its bytes are
+        no longer where the session left them)."""
+        return None
+
     async def cleanup_upload(self, upload_id: str) -> None:  # noqa: B027
         """Remove a published session's leftovers (not the published bytes)."""
 

@@ -63,7 +63,8 @@ class FilesystemBlobStore(BlobStore):
         return None
 
     async def open_upload(self, upload_id: str, offset: int, state: Any = None) -> UploadWriter:
-        fd = os.open(self._upload_path(upload_id), os.O_WRONLY | os.O_CREAT, 0o644)
+        # No O_CREAT: a session whose file is gone (published, or lost) must not restart as zeros.
+        fd = os.open(self._upload_path(upload_id), os.O_WRONLY)
         try:
             os.ftruncate(fd, offset)
             os.lseek(fd, offset, os.SEEK_SET)
@@ -76,11 +77,26 @@ class FilesystemBlobStore(BlobStore):
         async for chunk in _read_file(self._upload_path(upload_id), 0, size):
             yield chunk
 
-    async def publish(self, upload_id: str, digest: str, size: int) -> str:
+    @staticmethod
+    def _published_key(upload_id: str, digest: str) -> str:
         algorithm, hexpart = digest.split(":", 1)
-        key = f"{algorithm}/{hexpart[:2]}/{hexpart}.{upload_id}"
+        return f"{algorithm}/{hexpart[:2]}/{hexpart}.{upload_id}"
+
+    async def publish(self, upload_id: str, digest: str, size: int) -> str:
+        key = self._published_key(upload_id, digest)
         await anyio.to_thread.run_sync(self._publish, self._upload_path(upload_id), self._key_path(key), size)
         return key
+
+    async def recover_published(self, upload_id: str, digest: str, size: int) -> str | None:
+        """The rename happened (the upload file is gone) and the published file has every byte."""
+        if self._upload_path(upload_id).exists():
+            return None
+        key = self._published_key(upload_id, digest)
+        try:
+            published_size = self._key_path(key).stat().st_size
+        except FileNotFoundError:
+            return None
+        return key if published_size == size else None
 
     @staticmethod
     def _publish(src: Path, dst: Path, size: int) -> None:

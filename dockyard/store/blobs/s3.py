@@ -167,13 +167,15 @@ class S3BlobStore(BlobStore):
     async def finish_upload(self, upload_id: str, size: int, state: Any = None) -> None:
         """Turn the parts and tail into one readable object at the upload's data key."""
         state = _copy_state(state)
-        await anyio.to_thread.run_sync(self._finish, upload_id, state)
+        await anyio.to_thread.run_sync(self._finish, upload_id, size, state)
 
-    def _finish(self, upload_id: str, state: dict[str, Any]) -> None:
+    def _finish(self, upload_id: str, size: int, state: dict[str, Any]) -> None:
         key = self._data_key(upload_id)
         tail = self._get(state["tail_key"])[: state["tail_size"]] if state.get("tail_key") else b""
         if not state.get("mpu"):
             self._put(key, tail)  # small blob: a single object
+        elif self._size(key) == size:
+            pass  # completed by an earlier attempt that died before its row committed
         else:
             if tail:
                 self._upload_part(upload_id, state, tail)
@@ -225,6 +227,14 @@ class S3BlobStore(BlobStore):
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
+            raise
+
+    def _size(self, key: str) -> int | None:
+        try:
+            return int(self.client.head_object(Bucket=self.location.bucket, Key=key)["ContentLength"])
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
             raise
 
     async def exists(self, key: str) -> bool:
