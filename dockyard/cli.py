@@ -1040,7 +1040,8 @@ def lifecycle_run(name: str | None, repo_option: str | None, **kwargs: Any) -> N
 )
 @dev_clock_option
 def gc_command(dry_run: bool, grace_hours: float, **kwargs: Any) -> None:
-    """Remove unreferenced repository links and unlinked blobs (safe while the server runs)."""
+    """Remove unreferenced repository links, unlinked blobs, and stored bytes no row names
+    (safe while the server runs)."""
     from dockyard.features.gc import collector as gc
 
     settings = _settings(**kwargs)
@@ -1052,7 +1053,8 @@ def gc_command(dry_run: bool, grace_hours: float, **kwargs: Any) -> None:
         verb = "would remove" if dry_run else "removed"
         click.echo(
             f"{verb} {report.links_removed} links and {report.blobs_removed} blobs "
-            f"({report.bytes_freed} bytes)"
+            f"({report.bytes_freed} bytes), and {report.orphans_removed} orphaned files "
+            f"({report.orphan_bytes_freed} bytes)"
         )
 
     _run(settings, go)

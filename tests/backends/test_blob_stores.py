@@ -6,6 +6,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -154,5 +155,35 @@ def test_a_completion_interrupted_after_publishing_can_be_redone(store_url: str,
             recovered = await store.publish(upload_id, digest, size)
         assert recovered == key
         assert await collect(store.read(key)) == data
+
+    run(go())
+
+
+def test_stored_lists_every_byte_and_delete_stored_removes_it(store_url: str) -> None:
+    """The orphan sweep's view (issue 16, defect 2): published blobs by key, and each session's
+    unpublished bytes (files, tail objects, multipart uploads) by its upload id."""
+
+    async def go() -> None:
+        store = open_blob_store(store_url)
+        assert [item async for item in store.stored()] == []
+        published_data = os.urandom(2000)
+        store, key = await upload(store_url, published_data, [2000])
+        session = str(uuid.uuid4())
+        state = await store.create_upload(session)
+        await append(store, session, 0, state, os.urandom(7 * MiB), MiB)  # a part and a tail on S3
+
+        items = [item async for item in store.stored()]
+        published = [item for item in items if item.key]
+        assert [(item.key, item.size) for item in published] == [(key, 2000)]
+        assert {item.session for item in items if not item.key} == {session}
+        assert sum(item.size for item in items if not item.key) == 7 * MiB
+        for item in items:
+            assert item.modified.tzinfo is not None
+            assert abs((item.modified - datetime.now(UTC)).total_seconds()) < 300
+
+        await store.delete_stored(items)
+        assert [item async for item in store.stored()] == []
+        assert not await store.exists(key)
+        await store.delete_stored(items)  # already gone: not an error
 
     run(go())

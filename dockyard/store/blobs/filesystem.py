@@ -8,13 +8,14 @@ file, which the next append truncates back to the size the database recorded.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 
-from dockyard.store.blobs.base import BlobStore, ByteRange, UploadWriter
+from dockyard.store.blobs.base import BlobStore, ByteRange, StoredItem, UploadWriter
 
 READ_CHUNK = 1024 * 1024
 
@@ -130,6 +131,39 @@ class FilesystemBlobStore(BlobStore):
         for key in keys:
             self._key_path(key).unlink(missing_ok=True)
 
+    async def stored(self) -> AsyncIterator[StoredItem]:
+        """Upload files, then published files, a directory listing at a time (in a thread)."""
+        for directory in [self._uploads, *await anyio.to_thread.run_sync(self._blob_dirs)]:
+            for item in await anyio.to_thread.run_sync(self._list_dir, directory):
+                yield item
+
+    def _blob_dirs(self) -> list[Path]:
+        return sorted(d for algorithm in _subdirs(self._blobs) for d in _subdirs(algorithm))
+
+    def _list_dir(self, directory: Path) -> list[StoredItem]:
+        items = []
+        uploads = directory == self._uploads
+        for entry in _files(directory):
+            if entry.name.startswith("."):
+                continue  # `check` probes
+            if uploads:
+                session, key = entry.name, ""
+            else:
+                session = entry.name.rpartition(".")[2]
+                key = str(Path(entry.path).relative_to(self._blobs))
+            try:
+                info = entry.stat()
+            except FileNotFoundError:
+                continue
+            modified = datetime.fromtimestamp(max(info.st_mtime, info.st_ctime), UTC)
+            items.append(StoredItem(session, key, modified, info.st_size, entry.path))
+        return items
+
+    async def delete_stored(self, items: list[StoredItem]) -> None:
+        for item in items:
+            path = self._key_path(item.key) if item.key else self._upload_path(item.session)
+            path.unlink(missing_ok=True)
+
     def local_path(self, key: str) -> str | None:
         return str(self._key_path(key))
 
@@ -137,6 +171,21 @@ class FilesystemBlobStore(BlobStore):
         probe = self._uploads / f".check-{os.getpid()}"
         probe.write_bytes(b"ok")
         probe.unlink()
+
+
+def _subdirs(directory: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(directory) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+
+
+def _files(directory: Path) -> Iterator[os.DirEntry[str]]:
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return
+    yield from (e for e in entries if e.is_file(follow_symlinks=False))
 
 
 async def _read_file(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
