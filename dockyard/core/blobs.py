@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -26,12 +28,15 @@ from dockyard.core.errors import (
     DomainError,
     RangeInvalid,
     SizeInvalid,
+    StorageFull,
     UploadUnknown,
 )
 from dockyard.core.repositories import Repository, RepositoryService, not_found
 from dockyard.store.blobs.base import BlobStore
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
+
+log = logging.getLogger("dockyard.blobs")
 
 # Bytes handed to the hashing/writing threads at once: large enough that thread
 # hops are rare (a few hundred a second at full speed), small enough that memory stays
@@ -305,6 +310,11 @@ class BlobService:
                 await self._discard(upload, has_row=True)
                 self._forget(upload.id)
                 raise _bytes_gone(upload) from None
+            except OSError as err:
+                if not _is_storage_full(err):
+                    raise
+                await self._release(upload)
+                raise _storage_full(err) from None
 
     async def append_bytes(self, repo: Repository, upload_id: str, data: bytes, start: int) -> Upload:
         """Append one part held in memory (ECR's UploadLayerPart); `start` must be where the upload ends."""
@@ -415,6 +425,11 @@ class BlobService:
             except FileNotFoundError:
                 await self._discard(upload, has_row=True)
                 raise _bytes_gone(upload) from None
+            except OSError as err:
+                if not _is_storage_full(err):
+                    raise
+                await self._release(upload)
+                raise _storage_full(err) from None
             finally:
                 self._forget(upload.id)
 
@@ -430,11 +445,19 @@ class BlobService:
                 size = await pump(body, writer.write, hasher)
             finally:
                 state = await writer.close()
-        except BaseException:
+        except BaseException as err:
             await self.store.delete_upload(upload_id, state)
+            if isinstance(err, OSError) and _is_storage_full(err):
+                raise _storage_full(err) from None
             raise
         upload = Upload(upload_id, repo.id, expected.algorithm, size, state)
-        return await self._verify_and_store(repo, upload, digest, hasher, has_row=False)
+        try:
+            return await self._verify_and_store(repo, upload, digest, hasher, has_row=False)
+        except OSError as err:
+            if not _is_storage_full(err):
+                raise
+            await self.store.delete_upload(upload_id, state)
+            raise _storage_full(err) from None
 
     async def _verify_and_store(
         self,
@@ -534,6 +557,18 @@ class BlobService:
                 await conn.execute(t.uploads.delete().where(t.uploads.c.id == upload.id))
         await self.store.delete_upload(upload.id, upload.state)
 
+    async def _release(self, upload: Upload) -> None:
+        """End a session the full disk broke: bytes first (that frees the space), then the row
+        (which may fail while the database shares the full disk: then the session, its bytes
+        gone, answers BLOB_UPLOAD_UNKNOWN next time and the purge job removes the row)."""
+        self._forget(upload.id)
+        await self.store.delete_upload(upload.id, upload.state)
+        try:
+            async with self.db.write() as conn:
+                await conn.execute(_DELETE_UPLOAD, {"id": upload.id})
+        except Exception:
+            log.warning("could not delete upload row %s after a full disk", upload.id, exc_info=True)
+
     @staticmethod
     async def _is_linked(conn: AsyncConnection, repository_id: int, digest: str) -> bool:
         rb = t.repository_blobs
@@ -553,6 +588,17 @@ class BlobService:
         lock = self._locks.get(upload_id)
         if lock is not None and not lock.locked():
             self._locks.pop(upload_id, None)
+
+
+def _is_storage_full(err: OSError) -> bool:
+    return err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _storage_full(err: OSError) -> StorageFull:
+    return StorageFull(
+        f"the registry's storage is full ({err.strerror}); the upload was dropped to free its "
+        "space: start it again later"
+    )
 
 
 def _bytes_gone(upload: Upload) -> UploadUnknown:

@@ -81,6 +81,7 @@ _DEFAULT_CODES: dict[type[de.DomainError], str] = {
     de.TagImmutable: "ImageTagAlreadyExistsException",
     de.ImageReferenced: "InvalidParameterException",
     de.UploadUnknown: "UploadNotFoundException",
+    de.StorageFull: "ServerException",  # a 500: AWS clients retry it
     de.Denied: "AccessDeniedException",
 }
 
