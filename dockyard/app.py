@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import sqlalchemy as sa
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -81,8 +80,7 @@ class DockyardApp:
     async def readiness_problem(self) -> str | None:
         """Why this node should not get traffic now, or None: the database and blob store answer."""
         try:
-            async with self.registry.db.read() as conn:
-                await conn.execute(sa.text("SELECT 1"))
+            await self.registry.db.ping()
         except Exception as e:
             return f"database unavailable: {type(e).__name__}: {e}"
         try:

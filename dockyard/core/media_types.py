@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockyard.core import untrusted_json
+from dockyard import untrusted_json
 from dockyard.core.digests import parse_digest
 from dockyard.core.errors import DigestInvalid, ManifestInvalid
 

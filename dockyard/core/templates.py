@@ -16,7 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from dockyard.core import resource_tags, untrusted_json
+from dockyard import untrusted_json
+from dockyard.core import resource_tags
 from dockyard.core.errors import DomainError
 from dockyard.core.repositories import InvalidRepositorySetting, check_encryption, check_mutability
 from dockyard.store.meta import tables as t

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dockyard.core import untrusted_json
+from dockyard import untrusted_json
 from dockyard.ecr import model
 from dockyard.ecr.errors import (
     EcrError,

@@ -7,9 +7,10 @@ import json
 
 import pytest
 
+from dockyard import untrusted_json
 from dockyard.auth.policy import PolicyError
 from dockyard.auth.policy import parse_policy as parse_access_policy
-from dockyard.core import templates, untrusted_json
+from dockyard.core import templates
 from dockyard.core.errors import ManifestInvalid
 from dockyard.core.media_types import parse_manifest
 from dockyard.features.lifecycle import LifecyclePolicyError, parse_policy

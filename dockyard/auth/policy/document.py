@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from dockyard import untrusted_json
 from dockyard.auth.policy.conditions import ConditionOperator, parse_operator, value_error
 from dockyard.auth.policy.errors import POLICY_MAX_LENGTH, PolicyError
 from dockyard.auth.policy.patterns import arn_segment_count
-from dockyard.core import untrusted_json
 
 PolicyKind = Literal["identity", "resource"]
 Effect = Literal["Allow", "Deny"]

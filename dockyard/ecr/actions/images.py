@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dockyard.core import untrusted_json
+from dockyard import untrusted_json
 from dockyard.core.digests import digest_bytes, parse_digest
 from dockyard.core.errors import DigestInvalid
 from dockyard.core.images import (

@@ -32,7 +32,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from dockyard.core import untrusted_json
+from dockyard import untrusted_json
 
 PREFIX: Final = "Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: "
 FAILURE: Final = "Lifecycle policy validation failure: "

@@ -62,6 +62,11 @@ class Database:
         # This process's copies of rarely changing rows (policies, settings, keys).
         self.caches = Caches(self)
 
+    async def ping(self) -> None:
+        """Raise if the database does not answer a trivial query (readiness checks)."""
+        async with self.read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         if self._inline is not None:
