@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import clients
-from clients import DockerCLI, Podman, Registry, Skopeo
+from tests.integration import clients
+from tests.integration.clients import DockerCLI, Podman, Registry, Skopeo, require_tool
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,17 +25,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.integration)
-
-
-def require_tool(name: str) -> str:
-    """The path of ``name``; skips the test when it is absent, fails under CI."""
-    path = clients.which(name)
-    if path:
-        return path
-    message = f"{name!r} is not installed (not found on PATH)"
-    if clients.env_flag("CI"):
-        pytest.fail(f"{message}; CI is set, so every client the integration tests drive must be present")
-    pytest.skip(message)
 
 
 def _worker() -> str:

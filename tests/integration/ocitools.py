@@ -566,7 +566,7 @@ def get_registry(request: pytest.FixtureRequest) -> Any:
 def _start_fallback() -> Any:
     """Prefer the project's own server launcher (it also fetches credentials); else a bare one."""
     try:
-        import clients  # tests/integration/clients.py
+        from tests.integration import clients
     except ImportError:
         clients = None
     if clients is not None and hasattr(clients, "dockyard_server"):

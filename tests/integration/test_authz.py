@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from clients import DockerCLI, Registry, run, write_scratch_context
-from ecrtools import ecr_client
+
+from tests.integration.clients import DockerCLI, Registry, run, write_scratch_context
+from tests.integration.ecrtools import ecr_client
 
 pytestmark = pytest.mark.integration
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

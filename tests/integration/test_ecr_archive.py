@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from clients import Registry
-from ecrtools import ecr_client
+
+from tests.integration.clients import Registry
+from tests.integration.ecrtools import ecr_client
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -17,8 +17,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from clients import DockerCLI, Registry, write_scratch_context
-from ecrtools import aws_cli, check_output_shape, ecr_client
+
+from tests.integration.clients import DockerCLI, Registry, write_scratch_context
+from tests.integration.ecrtools import aws_cli, check_output_shape, ecr_client
 
 pytestmark = pytest.mark.integration
 TARGET = "AmazonEC2ContainerRegistry_V20150921."

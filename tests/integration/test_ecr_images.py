@@ -17,8 +17,9 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from clients import Registry
-from ecrtools import aws_cli, ecr_client
+
+from tests.integration.clients import Registry
+from tests.integration.ecrtools import aws_cli, ecr_client
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

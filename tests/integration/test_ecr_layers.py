@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from ecrtools import ecr_client
 
 from dockyard.core.layer_urls import LayerUrlSigner
+from tests.integration.ecrtools import ecr_client
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ecrtools import aws_cli, ecr_client
-from test_ecr_repositories import digest, expect_error
+
+from tests.integration.ecrtools import aws_cli, ecr_client
+from tests.integration.test_ecr_repositories import digest, expect_error
 
 DEFAULTS = {
     "BASIC_SCAN_TYPE_VERSION": "AWS_NATIVE",

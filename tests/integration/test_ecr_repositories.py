@@ -15,7 +15,8 @@ import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from ecrtools import aws_cli, ecr_client
+
+from tests.integration.ecrtools import aws_cli, ecr_client
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 

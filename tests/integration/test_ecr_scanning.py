@@ -14,7 +14,6 @@ import gzip
 import hashlib
 import json
 import os
-import sys
 import tarfile
 import time
 import uuid
@@ -23,18 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import botocore.session
-import clients
 import pytest
 from botocore.exceptions import ClientError
-from clients import Registry, Skopeo
-from conftest import require_tool
-from ecrtools import aws_cli, check_output_shape, ecr_client
-from ocitools import Oci
+
+from tests import scanning_images as si
+from tests.integration import clients
+from tests.integration.clients import Registry, Skopeo, require_tool
+from tests.integration.ecrtools import aws_cli, check_output_shape, ecr_client
+from tests.integration.ocitools import Oci
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import scanning_images as si  # noqa: E402
 
 pytestmark = pytest.mark.integration
 OSV = ROOT / "tests" / "fixtures" / "osv"

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ecrtools import aws_cli, ecr_client
-from test_ecr_repositories import error_codes, expect_error, push_image
+
+from tests.integration.ecrtools import aws_cli, ecr_client
+from tests.integration.test_ecr_repositories import error_codes, expect_error, push_image
 
 POLICY = json.dumps(
     {

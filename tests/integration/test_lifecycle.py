@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from clients import Registry
-from ecrtools import aws_cli, ecr_client
+
+from tests.integration.clients import Registry
+from tests.integration.ecrtools import aws_cli, ecr_client
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"

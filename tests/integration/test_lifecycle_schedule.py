@@ -9,11 +9,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import clients
 import pytest
-from clients import Registry
-from ecrtools import aws_cli, ecr_client
-from test_lifecycle import push
+
+from tests.integration import clients
+from tests.integration.clients import Registry
+from tests.integration.ecrtools import aws_cli, ecr_client
+from tests.integration.test_lifecycle import push
 
 DAY = 24 * 3600
 OFFSET = str(40 * DAY)

@@ -8,10 +8,7 @@ import uuid
 import httpx
 import pytest
 
-try:
-    from . import ocitools as t
-except ImportError:
-    import ocitools as t
+from tests.integration import ocitools as t
 
 pytestmark = pytest.mark.integration
 oci = t.oci_fixture

@@ -6,10 +6,7 @@ import json
 
 import pytest
 
-try:
-    from . import ocitools as t
-except ImportError:
-    import ocitools as t
+from tests.integration import ocitools as t
 
 pytestmark = pytest.mark.integration
 oci = t.oci_fixture
