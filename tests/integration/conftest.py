@@ -1,5 +1,5 @@
 """Fixtures for the integration tests: a Dockyard server per test session (per xdist worker) and
-real clients (skopeo, podman, the docker CLI through podman's service, the ORAS SDK).
+real clients (skopeo, podman, the docker CLI through podman's service, the ORAS SDK, boto3).
 
 A client whose binary is missing skips its tests, except when the environment variable CI
 is set: there a missing client fails them.
@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from botocore.client import BaseClient
 
 from tests.integration import clients
 from tests.integration.clients import DockerCLI, Podman, Registry, Skopeo, require_tool
+from tests.integration.ecrtools import ecr_client
 
 HERE = Path(__file__).resolve().parent
 
@@ -72,6 +74,24 @@ def new_repo(registry: Registry, request: pytest.FixtureRequest) -> Callable[...
 def repo(new_repo: Callable[..., str]) -> str:
     """A fresh repository on ``registry``."""
     return new_repo()
+
+
+@pytest.fixture
+def ecr_server(registry: Registry) -> Registry:
+    """The server ``ecr`` and ``raw_ecr`` talk to; a module with a server of its own overrides it."""
+    return registry
+
+
+@pytest.fixture
+def ecr(ecr_server: Registry) -> BaseClient:
+    """A boto3 ECR client for ``ecr_server`` whose answers are checked against botocore's model."""
+    return ecr_client(ecr_server)
+
+
+@pytest.fixture
+def raw_ecr(ecr_server: Registry) -> BaseClient:
+    """A boto3 ECR client without botocore's checks: invalid input reaches the server's own."""
+    return ecr_client(ecr_server, checked=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Helpers for the OCI Distribution Spec (v1.1) integration tests (``test_oci_*.py``).
+"""Helpers for the OCI Distribution Spec (v1.1) integration tests (``test_oci_*.py``), and the
+/v2/ pushes every other integration test uses (``push_blob``, ``push_image``, ``try_push_image``).
 
 The tests talk to a running Dockyard server through the shared ``registry`` session fixture from
 ``tests/integration/conftest.py`` (``.url``, ``.create_repo(name)``, ``.username``/``.password``).
@@ -38,6 +39,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -269,6 +271,10 @@ class Image:
     def media_type(self) -> str:
         return self.manifest["mediaType"]
 
+    @property
+    def layer_digests(self) -> list[str]:
+        return [layer["digest"] for layer in self.manifest.get("layers", [])]
+
     def desc(self, **extra: Any) -> dict[str, Any]:
         return descriptor(self.media_type, self.body, **extra)
 
@@ -310,6 +316,19 @@ def make_image(
     if annotations:
         manifest["annotations"] = annotations
     return Image(manifest, [config, *layer_blobs], pretty=pretty)
+
+
+def seeded_image(seed: str) -> Image:
+    """A one-layer OCI image whose bytes depend only on ``seed``: the same seed, the same digest."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
+    layer = f"layer for {seed}".encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor(OCI_CONFIG, config),
+        "layers": [descriptor(OCI_LAYER_TAR, layer)],
+    }
+    return Image(manifest, [config, layer], pretty=False)
 
 
 def make_index(
@@ -369,6 +388,12 @@ class Oci:
     def close(self) -> None:
         self.client.close()
 
+    def __enter__(self) -> Oci:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
         return self.client.request(method, self.abs(url), **kw)
 
@@ -426,6 +451,12 @@ class Oci:
     def push_blob(self, repo: str, data: bytes, algo: str = "sha256") -> str:
         """Push a blob (single POST, falling back to POST+PUT); returns its digest."""
         dig = digest(data, algo)
+        expect(self.try_push_blob(repo, data, algo), 201, f"push blob {dig} to {repo}")
+        return dig
+
+    def try_push_blob(self, repo: str, data: bytes, algo: str = "sha256") -> httpx.Response:
+        """Push a blob (single POST, falling back to POST+PUT); the last response, refused or not."""
+        dig = digest(data, algo)
         r = self.request(
             "POST",
             f"/v2/{repo}/blobs/uploads/",
@@ -438,8 +469,7 @@ class Oci:
             r = self.request(
                 "PUT", loc, params={"digest": dig}, content=data, headers={"Content-Type": OCTET}
             )
-        expect(r, 201, f"push blob {dig} to {repo}")
-        return dig
+        return r
 
     def put_upload(self, location: str, dig: str, data: bytes = b"", **headers: str) -> httpx.Response:
         hdrs = {"Content-Type": OCTET, **headers}
@@ -486,6 +516,47 @@ class Oci:
         r = self.put_manifest(repo, ref or image.digest, image.body, image.media_type)
         expect(r, 201, f"push manifest {ref or image.digest} to {repo}")
         return r
+
+    def try_push_image(self, repo: str, image: Image, ref: str | None = None) -> httpx.Response:
+        """Push ``image`` as far as the server lets it: the first refused blob push's response,
+        else the manifest PUT's (for tests that expect a refusal)."""
+        for b in image.blobs:
+            r = self.try_push_blob(repo, b)
+            if r.status_code != 201:
+                return r
+        return self.put_manifest(repo, ref or image.digest, image.body, image.media_type)
+
+
+# --------------------------------------------------------------------------------------------------
+# Pushes for tests that hold a server (``registry``) rather than an ``Oci`` client
+# --------------------------------------------------------------------------------------------------
+
+
+def push_blob(registry: Any, repo: str, data: bytes) -> str:
+    """Push one blob over /v2/; its digest."""
+    with Oci(registry) as oci:
+        return oci.push_blob(repo, data)
+
+
+def push_image(registry: Any, repo: str, ref: str | None = None, image: Image | None = None) -> Image:
+    """Push ``image`` (by default a fresh one-layer image) over /v2/, by ``ref`` or by digest."""
+    image = image or make_image(layers=1)
+    with Oci(registry) as oci:
+        oci.push_image(repo, image, ref)
+    return image
+
+
+def try_push_image(registry: Any, repo: str, ref: str | None, image: Image) -> httpx.Response:
+    """:meth:`Oci.try_push_image` on ``registry``: the refusal, or the manifest PUT's response."""
+    with Oci(registry) as oci:
+        return oci.try_push_image(repo, image, ref)
+
+
+def put_manifest(registry: Any, repo: str, ref: str, body: bytes, media_type: str) -> str:
+    """PUT a manifest whose blobs are already there; its digest as the server reports it."""
+    with Oci(registry) as oci:
+        r = expect(oci.put_manifest(repo, ref, body, media_type), 201, f"push manifest {ref} to {repo}")
+    return str(r.headers["Docker-Content-Digest"])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.integration.clients import Registry
-from tests.integration.ecrtools import aws_cli, ecr_client
+from tests.integration.ecrtools import aws_cli, error_code, error_message
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -35,33 +35,6 @@ ACCOUNT_RE = r"\d{12}"
 
 def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(exc.value.response["Error"]["Code"])
-
-
-def error_message(exc: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(exc.value.response["Error"]["Message"])
-
-
-@pytest.fixture
-def ecr(registry: Registry) -> Any:
-    return ecr_client(registry)
-
-
-@pytest.fixture
-def raw_ecr(registry: Registry) -> Any:
-    """boto3 without the output-shape check: ECR answers `imageIds: []` although the model
-    gives that output list a minimum length of 1 (botocore's own parser accepts it)."""
-    return boto3.client(
-        "ecr",
-        endpoint_url=registry.url,
-        region_name="us-east-1",
-        aws_access_key_id=registry.access_key_id,
-        aws_secret_access_key=registry.secret_access_key,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
 
 
 class Pusher:

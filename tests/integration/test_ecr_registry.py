@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.ecrtools import aws_cli, ecr_client
-from tests.integration.test_ecr_repositories import digest, expect_error
+from tests.integration.ecrtools import aws_cli, expect_error
+from tests.integration.ocitools import digest
 
 DEFAULTS = {
     "BASIC_SCAN_TYPE_VERSION": "AWS_NATIVE",
@@ -35,8 +35,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture
-def ecr(registry: Any) -> Iterator[Any]:
-    client = ecr_client(registry)
+def ecr(ecr: Any) -> Iterator[Any]:
+    """The shared client; afterwards the account settings are reset."""
+    client = ecr
     yield client
     # Leave this module's server as ECR starts an account.
     client.put_account_setting(name="BLOB_MOUNTING", value="DISABLED")
