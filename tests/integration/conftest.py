@@ -19,6 +19,7 @@ from botocore.client import BaseClient
 from tests.integration import clients
 from tests.integration.clients import DockerCLI, Podman, Registry, Skopeo, require_tool
 from tests.integration.ecrtools import ecr_client
+from tests.integration.ocitools import Oci
 
 HERE = Path(__file__).resolve().parent
 
@@ -92,6 +93,13 @@ def ecr(ecr_server: Registry) -> BaseClient:
 def raw_ecr(ecr_server: Registry) -> BaseClient:
     """A boto3 ECR client without botocore's checks: invalid input reaches the server's own."""
     return ecr_client(ecr_server, checked=False)
+
+
+@pytest.fixture(scope="session")
+def oci(registry: Registry) -> Iterator[Oci]:
+    """An OCI distribution client (httpx) bound to ``registry``."""
+    with Oci(registry) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

@@ -1,35 +1,23 @@
 """Helpers for the OCI Distribution Spec (v1.1) integration tests (``test_oci_*.py``), and the
 /v2/ pushes every other integration test uses (``push_blob``, ``push_image``, ``try_push_image``).
 
-The tests talk to a running Dockyard server through the shared ``registry`` session fixture from
-``tests/integration/conftest.py`` (``.url``, ``.create_repo(name)``, ``.username``/``.password``).
-If that fixture is not available, :func:`get_registry` starts a private server instead
-(``python -m dockyard serve``) so the suite can run on its own.
+The tests talk to the shared ``registry`` session server from ``tests/integration/conftest.py``
+(``.url``, ``.create_repo(name)``, ``.username``/``.password``) through its ``oci`` fixture.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import hashlib
 import http.client
 import json
 import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
-import pytest
 
 # --------------------------------------------------------------------------------------------------
 # Media types and well-known values
@@ -557,101 +545,3 @@ def put_manifest(registry: Any, repo: str, ref: str, body: bytes, media_type: st
     with Oci(registry) as oci:
         r = expect(oci.put_manifest(repo, ref, body, media_type), 201, f"push manifest {ref} to {repo}")
     return str(r.headers["Docker-Content-Digest"])
-
-
-# --------------------------------------------------------------------------------------------------
-# Registry discovery: the shared fixture, or a private server as a fallback
-# --------------------------------------------------------------------------------------------------
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class LocalRegistry:
-    """Fallback used only when tests/integration/conftest.py provides no ``registry`` fixture."""
-
-    username: str | None = None
-    password: str | None = None
-
-    def __init__(self) -> None:
-        self.data_dir = tempfile.mkdtemp(prefix="dockyard-oci-")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        py = ROOT / ".venv" / "bin" / "python"
-        self.python = str(py if py.exists() else sys.executable)
-        self.log = open(Path(self.data_dir) / "server.log", "wb")  # noqa: SIM115
-        cmd = [self.python, "-m", "dockyard", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        cmd += ["--data-dir", self.data_dir]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"dockyard serve exited with {self.proc.returncode}: {self.read_log()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/healthz", timeout=2, trust_env=False).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("dockyard serve did not answer /healthz within 60s: " + self.read_log())
-            time.sleep(0.2)
-
-    def read_log(self) -> str:
-        try:
-            return (Path(self.data_dir) / "server.log").read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def create_repo(self, name: str) -> None:
-        cmd = [self.python, "-m", "dockyard", "repo", "create", name, "--data-dir", self.data_dir]
-        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-        if res.returncode != 0:
-            raise RuntimeError(f"repo create {name} failed: {res.stdout} {res.stderr}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.close()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
-
-
-_local: Any = None
-
-
-def get_registry(request: pytest.FixtureRequest) -> Any:
-    global _local
-    try:
-        return request.getfixturevalue("registry")
-    except pytest.FixtureLookupError:
-        pass
-    if _local is None:
-        _local = _start_fallback()
-    return _local
-
-
-def _start_fallback() -> Any:
-    """Prefer the project's own server launcher (it also fetches credentials); else a bare one."""
-    try:
-        from tests.integration import clients
-    except ImportError:
-        clients = None
-    if clients is not None and hasattr(clients, "dockyard_server"):
-        cm = clients.dockyard_server(Path(tempfile.mkdtemp(prefix="dockyard-oci-")))
-        reg = cm.__enter__()
-        atexit.register(cm.__exit__, None, None, None)
-        return reg
-    reg = LocalRegistry()
-    atexit.register(reg.stop)
-    return reg
-
-
-@pytest.fixture(scope="session", name="oci")
-def oci_fixture(request: pytest.FixtureRequest) -> Any:
-    client = Oci(get_registry(request))
-    yield client
-    client.close()

@@ -12,7 +12,6 @@ import pytest
 from tests.integration import ocitools as t
 
 pytestmark = pytest.mark.integration
-oci = t.oci_fixture
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import pytest
 from tests.integration import ocitools as t
 
 pytestmark = pytest.mark.integration
-oci = t.oci_fixture
 
 
 def test_v2_base_returns_200_with_api_version(oci):

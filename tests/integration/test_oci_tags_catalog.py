@@ -12,7 +12,6 @@ import pytest
 from tests.integration import ocitools as t
 
 pytestmark = pytest.mark.integration
-oci = t.oci_fixture
 
 TAGS = ["1.0", "1.1", "10", "2", "alpha", "beta", "latest", "v-1_0"]
 
