@@ -144,7 +144,7 @@ def test_expired_token_is_denied(tmp_path: Path) -> None:
     """A server with a one-minute token lifetime: a token verified after that is refused."""
     import time
 
-    from clients import dockyard_server
+    from tests.integration.clients import dockyard_server
 
     with dockyard_server(tmp_path / "short", extra_args=["--token-ttl", "60"]) as reg:
         ecr = ecr_client(reg)

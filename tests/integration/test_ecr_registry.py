@@ -26,7 +26,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     Account settings are account-wide: changing them on the shared server would change
     what other tests (cross-repository mounts) see.
     """
-    from clients import dockyard_server
+    from tests.integration.clients import dockyard_server
 
     with dockyard_server(
         tmp_path_factory.mktemp("ecr-registry"), extra_args=["--blob-mounting-default", "DISABLED"]
