@@ -36,12 +36,10 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture
 def ecr(ecr: Any) -> Iterator[Any]:
-    """The shared client; afterwards the account settings are reset."""
-    client = ecr
-    yield client
-    # Leave this module's server as ECR starts an account.
-    client.put_account_setting(name="BLOB_MOUNTING", value="DISABLED")
-    client.put_account_setting(name="REGISTRY_POLICY_SCOPE", value="V2")
+    """The shared client; afterwards this module's server is left as ECR starts an account."""
+    yield ecr
+    ecr.put_account_setting(name="BLOB_MOUNTING", value="DISABLED")
+    ecr.put_account_setting(name="REGISTRY_POLICY_SCOPE", value="V2")
 
 
 def test_describe_registry(registry: Any, ecr: Any) -> None:

@@ -37,8 +37,8 @@ KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890
 
 @pytest.fixture
 def ecr(ecr: Any) -> Iterator[Any]:
-    """The shared client with ``create_template``: a creation that is undone after the test."""
-    client = ecr
+    """The shared client, plus ``create_template``: a creation that is undone after the test."""
+    client = ecr  # the conftest's client, extended here
     created: list[str] = []
     original = client.create_repository_creation_template
 
