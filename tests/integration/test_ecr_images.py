@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from tests.integration.clients import Registry
 from tests.integration.ecrtools import aws_cli, error_code, error_message
+from tests.integration.ocitools import push_blob, put_manifest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -45,18 +46,7 @@ class Pusher:
         self.repo = repo
 
     def blob(self, data: bytes) -> dict[str, Any]:
-        digest = sha(data)
-        with self.registry.http() as client:
-            r = client.post(
-                f"/v2/{self.repo}/blobs/uploads/",
-                params={"digest": digest},
-                content=data,
-                headers={"Content-Type": "application/octet-stream"},
-            )
-            if r.status_code == 202:
-                r = client.put(r.headers["Location"], params={"digest": digest}, content=data)
-        assert r.status_code == 201, r.text
-        return {"digest": digest, "size": len(data)}
+        return {"digest": push_blob(self.registry, self.repo, data), "size": len(data)}
 
     def image(
         self,
@@ -111,12 +101,7 @@ class Pusher:
 
     def put(self, body: bytes, ref: str, media_type: str | None = None) -> str:
         media_type = media_type or json.loads(body).get("mediaType") or OCI_MANIFEST
-        with self.registry.http() as client:
-            r = client.put(
-                f"/v2/{self.repo}/manifests/{ref}", content=body, headers={"Content-Type": media_type}
-            )
-        assert r.status_code == 201, r.text
-        return str(r.headers["Docker-Content-Digest"])
+        return put_manifest(self.registry, self.repo, ref, body, media_type)
 
     def get(self, ref: str) -> Any:
         with self.registry.http() as client:
