@@ -1,4 +1,4 @@
-"""Helpers shared by the ECR unit tests (imported as tests.unit.ecr.ecr_testlib)."""
+"""Helpers shared by the ECR unit tests."""
 
 from __future__ import annotations
 

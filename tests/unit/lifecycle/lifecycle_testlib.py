@@ -1,4 +1,4 @@
-"""Builders shared by the lifecycle engine tests (imported as tests.unit.lifecycle.lifecycle_testlib)."""
+"""Builders shared by the lifecycle engine tests."""
 
 from __future__ import annotations
 
