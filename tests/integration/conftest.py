@@ -1,5 +1,5 @@
 """Fixtures for the integration tests: a Dockyard server per test session (per xdist worker) and
-real clients (skopeo, podman, the docker CLI through podman's service, the ORAS SDK).
+real clients (skopeo, podman, the docker CLI through podman's service, the ORAS SDK, boto3).
 
 A client whose binary is missing skips its tests, except when the environment variable CI
 is set: there a missing client fails them.
@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from botocore.client import BaseClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import clients
-from clients import DockerCLI, Podman, Registry, Skopeo
+from tests.integration import clients
+from tests.integration.clients import DockerCLI, Podman, Registry, Skopeo, require_tool
+from tests.integration.ecrtools import ecr_client
+from tests.integration.ocitools import Oci
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,17 +28,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.integration)
-
-
-def require_tool(name: str) -> str:
-    """The path of ``name``; skips the test when it is absent, fails under CI."""
-    path = clients.which(name)
-    if path:
-        return path
-    message = f"{name!r} is not installed (not found on PATH)"
-    if clients.env_flag("CI"):
-        pytest.fail(f"{message}; CI is set, so every client the integration tests drive must be present")
-    pytest.skip(message)
 
 
 def _worker() -> str:
@@ -86,6 +75,31 @@ def new_repo(registry: Registry, request: pytest.FixtureRequest) -> Callable[...
 def repo(new_repo: Callable[..., str]) -> str:
     """A fresh repository on ``registry``."""
     return new_repo()
+
+
+@pytest.fixture
+def ecr_server(registry: Registry) -> Registry:
+    """The server ``ecr`` and ``raw_ecr`` talk to; a module with a server of its own overrides it."""
+    return registry
+
+
+@pytest.fixture
+def ecr(ecr_server: Registry) -> BaseClient:
+    """A boto3 ECR client for ``ecr_server`` whose answers are checked against botocore's model."""
+    return ecr_client(ecr_server)
+
+
+@pytest.fixture
+def raw_ecr(ecr_server: Registry) -> BaseClient:
+    """A boto3 ECR client without botocore's checks: invalid input reaches the server's own."""
+    return ecr_client(ecr_server, checked=False)
+
+
+@pytest.fixture(scope="session")
+def oci(registry: Registry) -> Iterator[Oci]:
+    """An OCI distribution client (httpx) bound to ``registry``."""
+    with Oci(registry) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
-"""ECR API clients for the tests: boto3 and the aws CLI against a running Dockyard.
+"""ECR API clients for the tests: boto3 and the aws CLI against a running Dockyard, and the
+helpers that read ECR errors.
 
-Every boto3 response is checked against botocore's output shape of its operation,
-so a test that calls an action also checks the response's types, lengths and
-required members.
+Every boto3 response is checked against botocore's output shape of its operation (unless the
+client is built with ``checked=False``), so a test that calls an action also checks the
+response's types, lengths and required members.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.session
+import pytest
 from botocore.client import BaseClient
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from botocore.validate import ParamValidator
 
 _MODEL = botocore.session.get_session().get_service_model("ecr")
@@ -39,15 +43,25 @@ def ecr_client(
     region: str = "us-east-1",
     access_key_id: str | None = None,
     secret_access_key: str | None = None,
+    *,
+    checked: bool = True,
 ) -> BaseClient:
+    """A boto3 ECR client for ``registry``.
+
+    ``checked=False`` turns botocore's checks off on both sides: invalid input reaches the
+    server's own checks, and answers such as ECR's `imageIds: []` (which the model's minimum
+    lengths reject) are not checked against the output shape.
+    """
     client = boto3.client(
         "ecr",
         endpoint_url=registry.url,
         region_name=region,
         aws_access_key_id=access_key_id or registry.access_key_id,
         aws_secret_access_key=secret_access_key or registry.secret_access_key,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+        config=Config(parameter_validation=checked, retries={"max_attempts": 1, "mode": "standard"}),
     )
+    if not checked:
+        return client
 
     def validate(http_response: Any, parsed: dict[str, Any], model: Any, **_: Any) -> None:
         if http_response.status_code == 200:
@@ -55,6 +69,26 @@ def ecr_client(
 
     client.meta.events.register("after-call.ecr", validate)
     return client
+
+
+def error_code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
+    """The ECR error code of a refused call (e.g. ``RepositoryNotFoundException``)."""
+    return str(excinfo.value.response["Error"]["Code"])
+
+
+def error_message(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(excinfo.value.response["Error"]["Message"])
+
+
+def expect_error(code: str, call: Callable[..., Any], message: str | None = None, **kwargs: Any) -> str:
+    """Call ``call(**kwargs)``, which must fail with ``code`` (and ``message``); the message."""
+    with pytest.raises(ClientError) as info:
+        call(**kwargs)
+    error = info.value.response["Error"]
+    assert error["Code"] == code, error
+    if message is not None:
+        assert error["Message"] == message, error
+    return str(error["Message"])
 
 
 def aws_cli(

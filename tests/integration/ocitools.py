@@ -1,34 +1,23 @@
-"""Helpers for the OCI Distribution Spec (v1.1) integration tests (``test_oci_*.py``).
+"""Helpers for the OCI Distribution Spec (v1.1) integration tests (``test_oci_*.py``), and the
+/v2/ pushes every other integration test uses (``push_blob``, ``push_image``, ``try_push_image``).
 
-The tests talk to a running Dockyard server through the shared ``registry`` session fixture from
-``tests/integration/conftest.py`` (``.url``, ``.create_repo(name)``, ``.username``/``.password``).
-If that fixture is not available, :func:`get_registry` starts a private server instead
-(``python -m dockyard serve``) so the suite can run on its own.
+The tests talk to the shared ``registry`` session server from ``tests/integration/conftest.py``
+(``.url``, ``.create_repo(name)``, ``.username``/``.password``) through its ``oci`` fixture.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import hashlib
 import http.client
 import json
 import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
-import pytest
 
 # --------------------------------------------------------------------------------------------------
 # Media types and well-known values
@@ -38,6 +27,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -269,6 +259,10 @@ class Image:
     def media_type(self) -> str:
         return self.manifest["mediaType"]
 
+    @property
+    def layer_digests(self) -> list[str]:
+        return [layer["digest"] for layer in self.manifest.get("layers", [])]
+
     def desc(self, **extra: Any) -> dict[str, Any]:
         return descriptor(self.media_type, self.body, **extra)
 
@@ -310,6 +304,19 @@ def make_image(
     if annotations:
         manifest["annotations"] = annotations
     return Image(manifest, [config, *layer_blobs], pretty=pretty)
+
+
+def seeded_image(seed: str) -> Image:
+    """A one-layer OCI image whose bytes depend only on ``seed``: the same seed, the same digest."""
+    config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
+    layer = f"layer for {seed}".encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": descriptor(OCI_CONFIG, config),
+        "layers": [descriptor(OCI_LAYER_TAR, layer)],
+    }
+    return Image(manifest, [config, layer], pretty=False)
 
 
 def make_index(
@@ -369,6 +376,12 @@ class Oci:
     def close(self) -> None:
         self.client.close()
 
+    def __enter__(self) -> Oci:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
         return self.client.request(method, self.abs(url), **kw)
 
@@ -426,6 +439,12 @@ class Oci:
     def push_blob(self, repo: str, data: bytes, algo: str = "sha256") -> str:
         """Push a blob (single POST, falling back to POST+PUT); returns its digest."""
         dig = digest(data, algo)
+        expect(self.try_push_blob(repo, data, algo), 201, f"push blob {dig} to {repo}")
+        return dig
+
+    def try_push_blob(self, repo: str, data: bytes, algo: str = "sha256") -> httpx.Response:
+        """Push a blob (single POST, falling back to POST+PUT); the last response, refused or not."""
+        dig = digest(data, algo)
         r = self.request(
             "POST",
             f"/v2/{repo}/blobs/uploads/",
@@ -438,8 +457,7 @@ class Oci:
             r = self.request(
                 "PUT", loc, params={"digest": dig}, content=data, headers={"Content-Type": OCTET}
             )
-        expect(r, 201, f"push blob {dig} to {repo}")
-        return dig
+        return r
 
     def put_upload(self, location: str, dig: str, data: bytes = b"", **headers: str) -> httpx.Response:
         hdrs = {"Content-Type": OCTET, **headers}
@@ -487,100 +505,43 @@ class Oci:
         expect(r, 201, f"push manifest {ref or image.digest} to {repo}")
         return r
 
+    def try_push_image(self, repo: str, image: Image, ref: str | None = None) -> httpx.Response:
+        """Push ``image`` as far as the server lets it: the first refused blob push's response,
+        else the manifest PUT's (for tests that expect a refusal)."""
+        for b in image.blobs:
+            r = self.try_push_blob(repo, b)
+            if r.status_code != 201:
+                return r
+        return self.put_manifest(repo, ref or image.digest, image.body, image.media_type)
+
 
 # --------------------------------------------------------------------------------------------------
-# Registry discovery: the shared fixture, or a private server as a fallback
+# Pushes for tests that hold a server (``registry``) rather than an ``Oci`` client
 # --------------------------------------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
+
+def push_blob(registry: Any, repo: str, data: bytes) -> str:
+    """Push one blob over /v2/; its digest."""
+    with Oci(registry) as oci:
+        return oci.push_blob(repo, data)
 
 
-class LocalRegistry:
-    """Fallback used only when tests/integration/conftest.py provides no ``registry`` fixture."""
-
-    username: str | None = None
-    password: str | None = None
-
-    def __init__(self) -> None:
-        self.data_dir = tempfile.mkdtemp(prefix="dockyard-oci-")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        py = ROOT / ".venv" / "bin" / "python"
-        self.python = str(py if py.exists() else sys.executable)
-        self.log = open(Path(self.data_dir) / "server.log", "wb")  # noqa: SIM115
-        cmd = [self.python, "-m", "dockyard", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        cmd += ["--data-dir", self.data_dir]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"dockyard serve exited with {self.proc.returncode}: {self.read_log()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/healthz", timeout=2, trust_env=False).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("dockyard serve did not answer /healthz within 60s: " + self.read_log())
-            time.sleep(0.2)
-
-    def read_log(self) -> str:
-        try:
-            return (Path(self.data_dir) / "server.log").read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def create_repo(self, name: str) -> None:
-        cmd = [self.python, "-m", "dockyard", "repo", "create", name, "--data-dir", self.data_dir]
-        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
-        if res.returncode != 0:
-            raise RuntimeError(f"repo create {name} failed: {res.stdout} {res.stderr}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.log.close()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+def push_image(registry: Any, repo: str, ref: str | None = None, image: Image | None = None) -> Image:
+    """Push ``image`` (by default a fresh one-layer image) over /v2/, by ``ref`` or by digest."""
+    image = image or make_image(layers=1)
+    with Oci(registry) as oci:
+        oci.push_image(repo, image, ref)
+    return image
 
 
-_local: Any = None
+def try_push_image(registry: Any, repo: str, ref: str | None, image: Image) -> httpx.Response:
+    """:meth:`Oci.try_push_image` on ``registry``: the refusal, or the manifest PUT's response."""
+    with Oci(registry) as oci:
+        return oci.try_push_image(repo, image, ref)
 
 
-def get_registry(request: pytest.FixtureRequest) -> Any:
-    global _local
-    try:
-        return request.getfixturevalue("registry")
-    except pytest.FixtureLookupError:
-        pass
-    if _local is None:
-        _local = _start_fallback()
-    return _local
-
-
-def _start_fallback() -> Any:
-    """Prefer the project's own server launcher (it also fetches credentials); else a bare one."""
-    try:
-        import clients  # tests/integration/clients.py
-    except ImportError:
-        clients = None
-    if clients is not None and hasattr(clients, "dockyard_server"):
-        cm = clients.dockyard_server(Path(tempfile.mkdtemp(prefix="dockyard-oci-")))
-        reg = cm.__enter__()
-        atexit.register(cm.__exit__, None, None, None)
-        return reg
-    reg = LocalRegistry()
-    atexit.register(reg.stop)
-    return reg
-
-
-@pytest.fixture(scope="session", name="oci")
-def oci_fixture(request: pytest.FixtureRequest) -> Any:
-    client = Oci(get_registry(request))
-    yield client
-    client.close()
+def put_manifest(registry: Any, repo: str, ref: str, body: bytes, media_type: str) -> str:
+    """PUT a manifest whose blobs are already there; its digest as the server reports it."""
+    with Oci(registry) as oci:
+        r = expect(oci.put_manifest(repo, ref, body, media_type), 201, f"push manifest {ref} to {repo}")
+    return str(r.headers["Docker-Content-Digest"])

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clients import dockyard_server
-from ecrtools import ecr_client
+
+from tests.integration.clients import dockyard_server
+from tests.integration.ecrtools import ecr_client
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from clients import DockerCLI, Registry, run, write_scratch_context
-from ecrtools import ecr_client
+
+from tests.integration.clients import DockerCLI, Registry, run, write_scratch_context
+from tests.integration.ecrtools import ecr_client, error_code, error_message
 
 pytestmark = pytest.mark.integration
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -126,14 +127,6 @@ def _pull(client: httpx.Client, repo: str, tag: str = "v1") -> int:
     return client.get(f"/v2/{repo}/blobs/{layer}").status_code
 
 
-def _code(err: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(err.value.response["Error"]["Code"])
-
-
-def _message(err: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(err.value.response["Error"]["Message"])
-
-
 def _root_repo(registry: Registry) -> tuple[Any, str, str]:
     """(root ECR client, account id, a new repository with one image tagged v1)."""
     root = ecr_client(registry)
@@ -150,12 +143,12 @@ def test_user_without_policy_is_denied_on_both_doors(registry: Registry) -> None
     _, ecr = _user(registry, None)
     with pytest.raises(ClientError) as err:
         ecr.describe_repositories(repositoryNames=[name])
-    assert _code(err) == "AccessDeniedException"
+    assert error_code(err) == "AccessDeniedException"
     arn = f"arn:aws:ecr:us-east-1:{account}:repository/{name}"
-    assert f"is not authorized to perform: ecr:DescribeRepositories on resource: {arn}" in _message(err)
+    assert f"is not authorized to perform: ecr:DescribeRepositories on resource: {arn}" in error_message(err)
     with pytest.raises(ClientError) as err:
         ecr.get_authorization_token()
-    assert _code(err) == "AccessDeniedException"
+    assert error_code(err) == "AccessDeniedException"
     # A user allowed only to log in gets a token, and nothing through /v2/.
     token_only = {
         "Version": "2012-10-17",
@@ -182,7 +175,7 @@ def test_read_only_pulls_but_cannot_push(registry: Registry) -> None:
     assert ecr.batch_get_image(repositoryName=name, imageIds=[{"imageTag": "v1"}])["images"]
     with pytest.raises(ClientError) as err:
         ecr.put_image(repositoryName=name, imageManifest="{}", imageTag="x")
-    assert _code(err) == "AccessDeniedException"
+    assert error_code(err) == "AccessDeniedException"
     out = registry.cli("iam", "list-policies", "--user", user).stdout
     assert "AmazonEC2ContainerRegistryReadOnly" in out
     arn = f"arn:aws:ecr:us-east-1:{account}"
@@ -259,8 +252,8 @@ def test_explicit_deny_in_repository_policy_beats_identity_allow(registry: Regis
         assert status == 403
     with pytest.raises(ClientError) as err:
         ecr.put_image(repositoryName=name, imageManifest="{}", imageTag="x")
-    assert _code(err) == "AccessDeniedException"
-    assert "explicit deny" in _message(err)
+    assert error_code(err) == "AccessDeniedException"
+    assert "explicit deny" in error_message(err)
 
 
 def test_cross_account_pull_needs_both_policies(registry: Registry) -> None:
@@ -283,8 +276,8 @@ def test_cross_account_pull_needs_both_policies(registry: Registry) -> None:
         assert _pull(client, name) == 403
     with pytest.raises(ClientError) as err:
         ecr_b.batch_get_image(registryId=account_a, repositoryName=name, imageIds=[{"imageTag": "v1"}])
-    assert _code(err) == "AccessDeniedException"
-    assert "because no resource-based policy allows the ecr:BatchGetImage action" in _message(err)
+    assert error_code(err) == "AccessDeniedException"
+    assert "because no resource-based policy allows the ecr:BatchGetImage action" in error_message(err)
 
     grant = {
         "Version": "2012-10-17",
@@ -323,14 +316,14 @@ def test_set_repository_policy_lockout_and_force(registry: Registry) -> None:
     }
     with pytest.raises(ClientError) as err:
         ecr.set_repository_policy(repositoryName=name, policyText=json.dumps(lockout))
-    assert _code(err) == "InvalidParameterException"
+    assert error_code(err) == "InvalidParameterException"
     with pytest.raises(ClientError):
         ecr.get_repository_policy(repositoryName=name)
     done = ecr.set_repository_policy(repositoryName=name, policyText=json.dumps(lockout), force=True)
     assert done["repositoryName"] == name and done["registryId"] == account
     with pytest.raises(ClientError) as err:
         ecr.set_repository_policy(repositoryName=name, policyText=json.dumps(lockout), force=True)
-    assert _code(err) == "AccessDeniedException"
+    assert error_code(err) == "AccessDeniedException"
     assert json.loads(ecr.get_repository_policy(repositoryName=name)["policyText"]) == lockout
     root.delete_repository_policy(repositoryName=name)
 
@@ -339,28 +332,28 @@ def test_policy_errors_by_name(registry: Registry) -> None:
     root, _, name = _root_repo(registry)
     with pytest.raises(ClientError) as err:
         root.get_repository_policy(repositoryName=name)
-    assert _code(err) == "RepositoryPolicyNotFoundException"
+    assert error_code(err) == "RepositoryPolicyNotFoundException"
     with pytest.raises(ClientError) as err:
         root.delete_repository_policy(repositoryName=name)
-    assert _code(err) == "RepositoryPolicyNotFoundException"
+    assert error_code(err) == "RepositoryPolicyNotFoundException"
     with pytest.raises(ClientError) as err:
         root.get_repository_policy(repositoryName=f"{name}-missing")
-    assert _code(err) == "RepositoryNotFoundException"
+    assert error_code(err) == "RepositoryNotFoundException"
     with pytest.raises(ClientError) as err:
         root.set_repository_policy(repositoryName=name, policyText='{"Statement": "nope"}')
-    assert _code(err) == "InvalidParameterException"
-    assert "Invalid repository policy provided" in _message(err)
+    assert error_code(err) == "InvalidParameterException"
+    assert "Invalid repository policy provided" in error_message(err)
 
     account = _new_account(registry)
     root_a = _root_client(registry, account)
     for call in (root_a.get_registry_policy, root_a.delete_registry_policy):
         with pytest.raises(ClientError) as err:
             call()
-        assert _code(err) == "RegistryPolicyNotFoundException"
+        assert error_code(err) == "RegistryPolicyNotFoundException"
     with pytest.raises(ClientError) as err:
         root_a.put_registry_policy(policyText="not json")
-    assert _code(err) == "InvalidParameterException"
-    assert "Invalid registry policy provided" in _message(err)
+    assert error_code(err) == "InvalidParameterException"
+    assert "Invalid registry policy provided" in error_message(err)
     text = json.dumps(
         {
             "Version": "2012-10-17",
@@ -400,8 +393,8 @@ def test_explicit_deny_in_repository_policy_stops_the_account_root(registry: Reg
     root.set_repository_policy(repositoryName=name, policyText=json.dumps(_deny("ecr:BatchDeleteImage")))
     with pytest.raises(ClientError) as err:
         root.batch_delete_image(repositoryName=name, imageIds=[{"imageTag": "v1"}])
-    assert _code(err) == "AccessDeniedException"
-    assert "explicit deny" in _message(err)
+    assert error_code(err) == "AccessDeniedException"
+    assert "explicit deny" in error_message(err)
     with registry.http() as client:
         digest = client.head(f"/v2/{name}/manifests/v1", headers={"Accept": OCI_MANIFEST}).headers[
             "Docker-Content-Digest"
@@ -434,7 +427,7 @@ def test_denied_pushes_leave_no_trace(registry: Registry) -> None:
         assert _push(client, name, "v1")[0] == 403
     with pytest.raises(ClientError) as err:
         root.initiate_layer_upload(repositoryName=name)
-    assert _code(err) == "AccessDeniedException"
+    assert error_code(err) == "AccessDeniedException"
     assert _uploads(registry, name) == 0
     assert registry.manifest_digest(name, "v1") == before
     tags = root.list_images(repositoryName=name)["imageIds"]
@@ -521,11 +514,11 @@ def test_conditions_see_source_ip_resource_and_request_tags(registry: Registry) 
         ecr.batch_get_image(repositoryName=untagged, imageIds=[{"imageTag": "v1"}])
     with pytest.raises(ClientError) as err:
         ecr.describe_images(repositoryName=tagged)
-    assert "explicit deny" in _message(err)
+    assert "explicit deny" in error_message(err)
     new = f"authz/{_uid()}"
     with pytest.raises(ClientError) as err:
         ecr.create_repository(repositoryName=new)
-    assert _code(err) == "AccessDeniedException"
+    assert error_code(err) == "AccessDeniedException"
     with pytest.raises(ClientError):
         ecr.create_repository(repositoryName=new, tags=[{"Key": "team", "Value": "b"}])
     made = ecr.create_repository(repositoryName=new, tags=[{"Key": "team", "Value": "a"}])
@@ -560,8 +553,8 @@ def test_create_on_push_needs_create_repository(registry_create_on_push: Registr
         assert _push(client, name)[0] == 403
     with pytest.raises(ClientError) as err:
         pusher.initiate_layer_upload(repositoryName=name)
-    assert _code(err) == "AccessDeniedException"
-    assert "ecr:CreateRepository" in _message(err)
+    assert error_code(err) == "AccessDeniedException"
+    assert "ecr:CreateRepository" in error_message(err)
     assert registry.sql(f"SELECT count(*) FROM repositories WHERE name = '{name}'")[0][0] == 0
     creator = json.loads(json.dumps(push))
     creator["Statement"][1]["Action"].append("ecr:CreateRepository")

@@ -7,7 +7,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from clients import DockerCLI, Podman, Registry, Skopeo, build_oci_layout, sha256_digest
+
+from tests.integration.clients import DockerCLI, Podman, Registry, Skopeo, build_oci_layout, sha256_digest
 
 pytestmark = pytest.mark.integration
 

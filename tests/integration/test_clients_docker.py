@@ -10,7 +10,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from clients import DockerCLI, Registry, sha256_digest, write_scratch_context
+
+from tests.integration.clients import DockerCLI, Registry, sha256_digest, write_scratch_context
 
 pytestmark = pytest.mark.integration
 

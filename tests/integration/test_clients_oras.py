@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import oras.oci
 import pytest
-from clients import OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, Registry, oras_client, sha256_digest
+
+from tests.integration.clients import OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, Registry, oras_client, sha256_digest
 
 pytestmark = pytest.mark.integration
 

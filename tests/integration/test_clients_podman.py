@@ -6,7 +6,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-from clients import ALL_MANIFEST_TYPES, Podman, Registry, sha256_digest, write_scratch_context
+
+from tests.integration.clients import (
+    ALL_MANIFEST_TYPES,
+    Podman,
+    Registry,
+    sha256_digest,
+    write_scratch_context,
+)
 
 pytestmark = pytest.mark.integration
 

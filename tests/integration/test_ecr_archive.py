@@ -4,76 +4,25 @@ through UpdateImageStorageClass or a re-push."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from clients import Registry
-from ecrtools import ecr_client
+
+from tests.integration.clients import Registry
+from tests.integration.ecrtools import error_code
+from tests.integration.ocitools import digest, push_blob, push_image, put_manifest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-
-
-def sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(exc.value.response["Error"]["Code"])
-
-
-@pytest.fixture
-def ecr(registry: Registry) -> Any:
-    return ecr_client(registry)
 
 
 @pytest.fixture
 def account(ecr: Any) -> str:
     return str(ecr.describe_registry()["registryId"])
-
-
-def push_blob(registry: Registry, repo: str, data: bytes) -> dict[str, Any]:
-    digest = sha(data)
-    with registry.http() as client:
-        r = client.post(
-            f"/v2/{repo}/blobs/uploads/",
-            params={"digest": digest},
-            content=data,
-            headers={"Content-Type": "application/octet-stream"},
-        )
-        if r.status_code == 202:
-            r = client.put(r.headers["Location"], params={"digest": digest}, content=data)
-    assert r.status_code == 201, r.text
-    return {"digest": digest, "size": len(data)}
-
-
-def push_image(registry: Registry, repo: str, tag: str | None) -> tuple[str, bytes, str]:
-    """An OCI image with fresh blobs, pushed over /v2/ (by digest when ``tag`` is None):
-    (digest, manifest, layer digest)."""
-    config = push_blob(registry, repo, json.dumps({"os": "linux", "n": uuid.uuid4().hex}).encode())
-    layer = push_blob(registry, repo, uuid.uuid4().bytes * 8)
-    body = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, **config},
-            "layers": [{"mediaType": OCI_LAYER, **layer}],
-        }
-    ).encode()
-    return put_manifest(registry, repo, tag or sha(body), body, OCI_MANIFEST), body, layer["digest"]
-
-
-def put_manifest(registry: Registry, repo: str, ref: str, body: bytes, media_type: str) -> str:
-    with registry.http() as client:
-        r = client.put(f"/v2/{repo}/manifests/{ref}", content=body, headers={"Content-Type": media_type})
-    assert r.status_code == 201, r.text
-    return str(r.headers["Docker-Content-Digest"])
 
 
 def pull(registry: Registry, repo: str, ref: str) -> Any:
@@ -88,8 +37,9 @@ def statuses(ecr: Any, repo: str, status: str | None = None) -> dict[str, str]:
 
 
 def test_archive_hides_from_pulls_and_restore_brings_back(registry: Registry, ecr: Any, repo: str) -> None:
-    digest, _, layer = push_image(registry, repo, "v1")
-    other, _, _ = push_image(registry, repo, "v2")
+    image = push_image(registry, repo, "v1")
+    digest, (layer,) = image.digest, image.layer_digests
+    other = push_image(registry, repo, "v2").digest
     assert pull(registry, repo, "v1").status_code == 200
 
     out = ecr.update_image_storage_class(
@@ -159,7 +109,8 @@ def index_of(children: list[tuple[str, bytes]]) -> bytes:
 
 
 def test_repush_restores_and_index_takes_children(registry: Registry, ecr: Any, repo: str) -> None:
-    child, child_body, _ = push_image(registry, repo, None)
+    pushed = push_image(registry, repo, None)
+    child, child_body = pushed.digest, pushed.body
     index = json.dumps(
         {
             "schemaVersion": 2,
@@ -248,22 +199,24 @@ def test_pull_time_exclusions(ecr: Any, account: str) -> None:
 def test_list_image_referrers_reports_archived(registry: Registry, ecr: Any, repo: str) -> None:
     """ListImageReferrers' artifactStatus says ARCHIVED for an archived referrer, and
     filter.artifactStatus picks them (without a filter ECR lists ACTIVE ones only)."""
-    subject, subject_body, _ = push_image(registry, repo, "app")
+    app = push_image(registry, repo, "app")
+    subject, subject_body = app.digest, app.body
     descriptor = {"mediaType": OCI_MANIFEST, "digest": subject, "size": len(subject_body)}
     referrers = []
     for kind in ("sig", "sbom"):
-        config = push_blob(registry, repo, json.dumps({"kind": kind, "n": uuid.uuid4().hex}).encode())
+        config = json.dumps({"kind": kind, "n": uuid.uuid4().hex}).encode()
+        push_blob(registry, repo, config)
         body = json.dumps(
             {
                 "schemaVersion": 2,
                 "mediaType": OCI_MANIFEST,
                 "artifactType": f"application/vnd.example.{kind}",
-                "config": {"mediaType": OCI_CONFIG, **config},
+                "config": {"mediaType": OCI_CONFIG, "digest": digest(config), "size": len(config)},
                 "layers": [],
                 "subject": descriptor,
             }
         ).encode()
-        referrers.append(put_manifest(registry, repo, sha(body), body, OCI_MANIFEST))
+        referrers.append(put_manifest(registry, repo, digest(body), body, OCI_MANIFEST))
     sig, sbom = referrers
     ecr.update_image_storage_class(
         repositoryName=repo, imageId={"imageDigest": sig}, targetStorageClass="ARCHIVE"
@@ -306,9 +259,8 @@ def test_archiving_an_index_keeps_shared_and_tagged_children_pullable(
 ) -> None:
     """A child another active index lists, or that has a tag of its own, stays pullable when an
     index listing it is archived; it follows once every index listing it is archived."""
-    own, own_body, _ = push_image(registry, repo, None)
-    shared, shared_body, _ = push_image(registry, repo, None)
-    tagged, tagged_body, _ = push_image(registry, repo, "tagged-child")
+    images = [push_image(registry, repo, ref) for ref in (None, None, "tagged-child")]
+    (own, own_body), (shared, shared_body), (tagged, tagged_body) = [(i.digest, i.body) for i in images]
     first = put_manifest(
         registry,
         repo,

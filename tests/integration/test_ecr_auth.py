@@ -17,8 +17,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from clients import DockerCLI, Registry, write_scratch_context
-from ecrtools import aws_cli, check_output_shape, ecr_client
+
+from tests.integration.clients import DockerCLI, Registry, write_scratch_context
+from tests.integration.ecrtools import aws_cli, check_output_shape, ecr_client
 
 pytestmark = pytest.mark.integration
 TARGET = "AmazonEC2ContainerRegistry_V20150921."
@@ -143,7 +144,7 @@ def test_expired_token_is_denied(tmp_path: Path) -> None:
     """A server with a one-minute token lifetime: a token verified after that is refused."""
     import time
 
-    from clients import dockyard_server
+    from tests.integration.clients import dockyard_server
 
     with dockyard_server(tmp_path / "short", extra_args=["--token-ttl", "60"]) as reg:
         ecr = ecr_client(reg)

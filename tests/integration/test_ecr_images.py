@@ -17,8 +17,10 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from clients import Registry
-from ecrtools import aws_cli, ecr_client
+
+from tests.integration.clients import Registry
+from tests.integration.ecrtools import aws_cli, error_code, error_message
+from tests.integration.ocitools import push_blob, put_manifest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -36,33 +38,6 @@ def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(exc.value.response["Error"]["Code"])
-
-
-def error_message(exc: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(exc.value.response["Error"]["Message"])
-
-
-@pytest.fixture
-def ecr(registry: Registry) -> Any:
-    return ecr_client(registry)
-
-
-@pytest.fixture
-def raw_ecr(registry: Registry) -> Any:
-    """boto3 without the output-shape check: ECR answers `imageIds: []` although the model
-    gives that output list a minimum length of 1 (botocore's own parser accepts it)."""
-    return boto3.client(
-        "ecr",
-        endpoint_url=registry.url,
-        region_name="us-east-1",
-        aws_access_key_id=registry.access_key_id,
-        aws_secret_access_key=registry.secret_access_key,
-        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
-
-
 class Pusher:
     """Builds images and pushes their blobs (and optionally manifests) through /v2/."""
 
@@ -71,18 +46,7 @@ class Pusher:
         self.repo = repo
 
     def blob(self, data: bytes) -> dict[str, Any]:
-        digest = sha(data)
-        with self.registry.http() as client:
-            r = client.post(
-                f"/v2/{self.repo}/blobs/uploads/",
-                params={"digest": digest},
-                content=data,
-                headers={"Content-Type": "application/octet-stream"},
-            )
-            if r.status_code == 202:
-                r = client.put(r.headers["Location"], params={"digest": digest}, content=data)
-        assert r.status_code == 201, r.text
-        return {"digest": digest, "size": len(data)}
+        return {"digest": push_blob(self.registry, self.repo, data), "size": len(data)}
 
     def image(
         self,
@@ -137,12 +101,7 @@ class Pusher:
 
     def put(self, body: bytes, ref: str, media_type: str | None = None) -> str:
         media_type = media_type or json.loads(body).get("mediaType") or OCI_MANIFEST
-        with self.registry.http() as client:
-            r = client.put(
-                f"/v2/{self.repo}/manifests/{ref}", content=body, headers={"Content-Type": media_type}
-            )
-        assert r.status_code == 201, r.text
-        return str(r.headers["Docker-Content-Digest"])
+        return put_manifest(self.registry, self.repo, ref, body, media_type)
 
     def get(self, ref: str) -> Any:
         with self.registry.http() as client:

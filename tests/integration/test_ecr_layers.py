@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 from botocore.exceptions import ClientError
-from ecrtools import ecr_client
 
 from dockyard.core.layer_urls import LayerUrlSigner
+from tests.integration.ecrtools import error_code
 
 pytestmark = pytest.mark.integration
 
@@ -37,11 +37,6 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def ecr(registry: Any) -> Any:
-    return ecr_client(registry)
-
-
 @pytest.fixture
 def repo(registry: Any) -> str:
     return registry.create_repo(f"it/layers-{uuid.uuid4().hex[:10]}")
@@ -52,10 +47,6 @@ def anon() -> Iterator[httpx.Client]:
     """A plain HTTP client: no registry credentials, no proxies from the environment."""
     with httpx.Client(timeout=60, trust_env=False) as client:
         yield client
-
-
-def error_code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(excinfo.value.response["Error"]["Code"])
 
 
 def push_layer(ecr: Any, repo: str, data: bytes, part: int = 5 * MIB) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ecrtools import aws_cli, ecr_client
-from test_ecr_repositories import digest, expect_error
+
+from tests.integration.ecrtools import aws_cli, expect_error
+from tests.integration.ocitools import digest
 
 DEFAULTS = {
     "BASIC_SCAN_TYPE_VERSION": "AWS_NATIVE",
@@ -25,7 +26,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     Account settings are account-wide: changing them on the shared server would change
     what other tests (cross-repository mounts) see.
     """
-    from clients import dockyard_server
+    from tests.integration.clients import dockyard_server
 
     with dockyard_server(
         tmp_path_factory.mktemp("ecr-registry"), extra_args=["--blob-mounting-default", "DISABLED"]
@@ -34,12 +35,11 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture
-def ecr(registry: Any) -> Iterator[Any]:
-    client = ecr_client(registry)
-    yield client
-    # Leave this module's server as ECR starts an account.
-    client.put_account_setting(name="BLOB_MOUNTING", value="DISABLED")
-    client.put_account_setting(name="REGISTRY_POLICY_SCOPE", value="V2")
+def ecr(ecr: Any) -> Iterator[Any]:
+    """The shared client; afterwards this module's server is left as ECR starts an account."""
+    yield ecr
+    ecr.put_account_setting(name="BLOB_MOUNTING", value="DISABLED")
+    ecr.put_account_setting(name="REGISTRY_POLICY_SCOPE", value="V2")
 
 
 def test_describe_registry(registry: Any, ecr: Any) -> None:

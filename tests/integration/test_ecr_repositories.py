@@ -4,97 +4,18 @@ TagResource, UntagResource, ListTagsForResource; tag immutability as /v2/ pushes
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
-from botocore.exceptions import ClientError
-from ecrtools import aws_cli, ecr_client
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-@pytest.fixture
-def ecr(registry: Any) -> Any:
-    return ecr_client(registry)
-
-
-@pytest.fixture
-def raw_ecr(registry: Any) -> Any:
-    """A client that skips botocore's own input checks, to reach the server's."""
-    return boto3.client(
-        "ecr",
-        endpoint_url=registry.url,
-        region_name="us-east-1",
-        aws_access_key_id=registry.access_key_id,
-        aws_secret_access_key=registry.secret_access_key,
-        config=Config(parameter_validation=False, retries={"max_attempts": 1, "mode": "standard"}),
-    )
+from tests.integration.ecrtools import aws_cli, expect_error
+from tests.integration.ocitools import error_codes, seeded_image, try_push_image
 
 
 def uid(prefix: str = "repo") -> str:
     return f"it-ecr/{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def expect_error(code: str, call: Callable[..., Any], message: str | None = None, **kwargs: Any) -> str:
-    with pytest.raises(ClientError) as info:
-        call(**kwargs)
-    error = info.value.response["Error"]
-    assert error["Code"] == code, error
-    if message is not None:
-        assert error["Message"] == message, error
-    return str(error["Message"])
-
-
-def digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def push_image(registry: Any, repo: str, tag: str, seed: str) -> httpx.Response:
-    """Push a two-blob OCI image over /v2/ and return the manifest PUT's response."""
-    config = json.dumps({"architecture": "amd64", "os": "linux", "seed": seed}).encode()
-    layer = f"layer for {seed}".encode()
-    with registry.http() as http:
-        for blob in (config, layer):
-            r = http.post(
-                f"/v2/{repo}/blobs/uploads/",
-                params={"digest": digest(blob)},
-                content=blob,
-                headers={"Content-Type": "application/octet-stream"},
-            )
-            if r.status_code != 201:
-                return r
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": digest(config),
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": digest(layer),
-                    "size": len(layer),
-                }
-            ],
-        }
-        return http.put(
-            f"/v2/{repo}/manifests/{tag}",
-            content=json.dumps(manifest).encode(),
-            headers={"Content-Type": OCI_MANIFEST},
-        )
-
-
-def error_codes(response: httpx.Response) -> list[str]:
-    return [e.get("code") for e in response.json().get("errors", [])]
 
 
 # ------------------------------------------------------------------------ aws CLI
@@ -123,7 +44,7 @@ def test_getting_started_with_the_aws_cli(registry: Any) -> None:
     one = aws_cli(registry, "describe-repositories", "--repository-names", "hello-world")["repositories"]
     assert [r["repositoryArn"] for r in one] == [created["repositoryArn"]]
 
-    assert push_image(registry, "hello-world", "latest", "cli").status_code == 201
+    assert try_push_image(registry, "hello-world", "latest", seeded_image("cli")).status_code == 201
     refused = aws_cli(registry, "delete-repository", "--repository-name", "hello-world", check=False)
     assert refused.returncode != 0 and "RepositoryNotEmptyException" in refused.stderr
 
@@ -350,7 +271,7 @@ def test_delete_repository(registry: Any, ecr: Any) -> None:
     name = uid("delete")
     created = ecr.create_repository(repositoryName=name, tags=[{"Key": "a", "Value": "b"}])["repository"]
     account = created["registryId"]
-    assert push_image(registry, name, "v1", name).status_code == 201
+    assert try_push_image(registry, name, "v1", seeded_image(name)).status_code == 201
     expect_error(
         "RepositoryNotEmptyException",
         ecr.delete_repository,
@@ -425,9 +346,9 @@ def test_put_image_tag_mutability_echo_and_errors(ecr: Any) -> None:
 
 def _overwrite(registry: Any, repo: str, tag: str) -> httpx.Response:
     """Push a tag, then push different content under the same tag; the second response."""
-    first = push_image(registry, repo, tag, f"{tag}-first-{uuid.uuid4().hex}")
+    first = try_push_image(registry, repo, tag, seeded_image(f"{tag}-first-{uuid.uuid4().hex}"))
     assert first.status_code == 201, first.text
-    return push_image(registry, repo, tag, f"{tag}-second-{uuid.uuid4().hex}")
+    return try_push_image(registry, repo, tag, seeded_image(f"{tag}-second-{uuid.uuid4().hex}"))
 
 
 def test_immutable_tags_refuse_overwrites_over_v2(registry: Any, ecr: Any) -> None:
@@ -442,8 +363,8 @@ def test_immutable_tags_refuse_overwrites_over_v2(registry: Any, ecr: Any) -> No
     assert "v1" in refused.json()["errors"][0]["message"]
     # Re-pushing the very same manifest under the tag is not a move.
     seed = f"same-{uuid.uuid4().hex}"
-    assert push_image(registry, name, "same", seed).status_code == 201
-    assert push_image(registry, name, "same", seed).status_code == 201
+    assert try_push_image(registry, name, "same", seeded_image(seed)).status_code == 201
+    assert try_push_image(registry, name, "same", seeded_image(seed)).status_code == 201
 
     ecr.put_image_tag_mutability(repositoryName=name, imageTagMutability="MUTABLE")
     assert _overwrite(registry, name, "v2").status_code == 201

@@ -14,7 +14,6 @@ import gzip
 import hashlib
 import json
 import os
-import sys
 import tarfile
 import time
 import uuid
@@ -23,18 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import botocore.session
-import clients
 import pytest
 from botocore.exceptions import ClientError
-from clients import Registry, Skopeo
-from conftest import require_tool
-from ecrtools import aws_cli, check_output_shape, ecr_client
-from ocitools import Oci
+
+from tests import scanning_images as si
+from tests.integration import clients
+from tests.integration.clients import Registry, Skopeo, require_tool
+from tests.integration.ecrtools import aws_cli, check_output_shape, ecr_client, error_code
+from tests.integration.ocitools import Oci
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import scanning_images as si  # noqa: E402
 
 pytestmark = pytest.mark.integration
 OSV = ROOT / "tests" / "fixtures" / "osv"
@@ -71,8 +68,9 @@ def scan_reg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 
 @pytest.fixture
-def ecr(scan_reg: Registry) -> Any:
-    return ecr_client(scan_reg)
+def ecr_server(scan_reg: Registry) -> Registry:
+    """``ecr`` talks to this module's server."""
+    return scan_reg
 
 
 def shared_storage(reg: Registry) -> dict[str, str]:
@@ -188,10 +186,6 @@ def wait_status(ecr: Any, repo: str, digest: str, wanted: set[str], timeout: flo
                 raise
         assert time.monotonic() < deadline, f"scan of {repo}@{digest} did not reach {wanted}"
         time.sleep(0.5)
-
-
-def error_code(excinfo: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(excinfo.value.response["Error"]["Code"])
 
 
 def manifest_id(reg: Registry, repo: str, digest: str) -> int:

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ecrtools import aws_cli, ecr_client
-from test_ecr_repositories import error_codes, expect_error, push_image
+
+from tests.integration.ecrtools import aws_cli, expect_error
+from tests.integration.ocitools import error_codes, seeded_image, try_push_image
 
 POLICY = json.dumps(
     {
@@ -35,8 +36,9 @@ KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890
 
 
 @pytest.fixture
-def ecr(registry: Any) -> Iterator[Any]:
-    client = ecr_client(registry)
+def ecr(ecr: Any) -> Iterator[Any]:
+    """The shared client, plus ``create_template``: a creation that is undone after the test."""
+    client = ecr  # the conftest's client, extended here
     created: list[str] = []
     original = client.create_repository_creation_template
 
@@ -286,7 +288,7 @@ def test_create_on_push_applies_the_template(registry: Any, ecr: Any) -> None:
     name = f"{p}/service"
     expect_error("RepositoryNotFoundException", ecr.describe_repositories, repositoryNames=[name])
 
-    r = push_image(registry, name, "v1", "create-on-push")
+    r = try_push_image(registry, name, "v1", seeded_image("create-on-push"))
     assert r.status_code == 201, r.text
     repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
     account = repo["registryId"]
@@ -304,10 +306,10 @@ def test_create_on_push_applies_the_template(registry: Any, ecr: Any) -> None:
     assert _stored_policies(registry, name) == (POLICY, LIFECYCLE)
 
     # The template's immutability is in force for the next push.
-    moved = push_image(registry, name, "v1", "another manifest")
+    moved = try_push_image(registry, name, "v1", seeded_image("another manifest"))
     assert moved.status_code == 400 and error_codes(moved) == ["TAG_INVALID"]
-    assert push_image(registry, name, "latest", "one").status_code == 201
-    assert push_image(registry, name, "latest", "two").status_code == 201
+    assert try_push_image(registry, name, "latest", seeded_image("one")).status_code == 201
+    assert try_push_image(registry, name, "latest", seeded_image("two")).status_code == 201
 
 
 def test_longest_prefix_wins_and_applied_for_matters(registry: Any, ecr: Any) -> None:
@@ -320,7 +322,7 @@ def test_longest_prefix_wins_and_applied_for_matters(registry: Any, ecr: Any) ->
     )
     ecr.create_template(prefix=f"{p}/mirror", appliedFor=["REPLICATION", "PULL_THROUGH_CACHE"])
 
-    assert push_image(registry, f"{p}/team/api", "v1", "team").status_code == 201
+    assert try_push_image(registry, f"{p}/team/api", "v1", seeded_image("team")).status_code == 201
     team = ecr.describe_repositories(repositoryNames=[f"{p}/team/api"])["repositories"][0]
     assert team["imageTagMutability"] == "MUTABLE"
     assert ecr.list_tags_for_resource(resourceArn=team["repositoryArn"])["tags"] == [
@@ -328,25 +330,25 @@ def test_longest_prefix_wins_and_applied_for_matters(registry: Any, ecr: Any) ->
     ]
 
     # "team" is a namespace prefix, not a string prefix: "teamwork" falls to the outer template.
-    assert push_image(registry, f"{p}/teamwork", "v1", "outer").status_code == 201
+    assert try_push_image(registry, f"{p}/teamwork", "v1", seeded_image("outer")).status_code == 201
     outer = ecr.describe_repositories(repositoryNames=[f"{p}/teamwork"])["repositories"][0]
     assert outer["imageTagMutability"] == "IMMUTABLE"
 
     # A template without CREATE_ON_PUSH does not create on push; the outer one does.
-    assert push_image(registry, f"{p}/mirror/x", "v1", "mirror").status_code == 201
+    assert try_push_image(registry, f"{p}/mirror/x", "v1", seeded_image("mirror")).status_code == 201
     mirrored = ecr.describe_repositories(repositoryNames=[f"{p}/mirror/x"])["repositories"][0]
     assert mirrored["imageTagMutability"] == "IMMUTABLE"
 
     # No template covers this name: the push is refused as before.
     lone = prefix("none") + "/x"
-    r = push_image(registry, lone, "v1", "nothing")
+    r = try_push_image(registry, lone, "v1", seeded_image("nothing"))
     assert r.status_code == 404 and error_codes(r) == ["NAME_UNKNOWN"]
 
 
 def test_template_prefix_itself_is_not_covered(registry: Any, ecr: Any) -> None:
     p = prefix("self")
     ecr.create_template(prefix=p, appliedFor=["CREATE_ON_PUSH"])
-    r = push_image(registry, p, "v1", "self")
+    r = try_push_image(registry, p, "v1", seeded_image("self"))
     assert r.status_code == 404 and error_codes(r) == ["NAME_UNKNOWN"]
 
 
@@ -356,7 +358,7 @@ def test_root_template_covers_every_name(registry: Any, ecr: Any) -> None:
     )
     try:
         name = f"it-root-{uuid.uuid4().hex[:10]}"
-        assert push_image(registry, name, "v1", "root").status_code == 201
+        assert try_push_image(registry, name, "v1", seeded_image("root")).status_code == 201
         repo = ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
         assert ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"] == [
             {"Key": "root", "Value": "yes"}
@@ -364,11 +366,11 @@ def test_root_template_covers_every_name(registry: Any, ecr: Any) -> None:
         # A more specific template wins over ROOT.
         p = prefix("over-root")
         ecr.create_template(prefix=p, appliedFor=["CREATE_ON_PUSH"], imageTagMutability="IMMUTABLE")
-        assert push_image(registry, f"{p}/x", "v1", "specific").status_code == 201
+        assert try_push_image(registry, f"{p}/x", "v1", seeded_image("specific")).status_code == 201
         specific = ecr.describe_repositories(repositoryNames=[f"{p}/x"])["repositories"][0]
         assert specific["imageTagMutability"] == "IMMUTABLE"
         assert ecr.list_tags_for_resource(resourceArn=specific["repositoryArn"])["tags"] == []
     finally:
         ecr.delete_repository_creation_template(prefix="ROOT")
-    r = push_image(registry, f"it-root-{uuid.uuid4().hex[:10]}", "v1", "after")
+    r = try_push_image(registry, f"it-root-{uuid.uuid4().hex[:10]}", "v1", seeded_image("after"))
     assert r.status_code == 404

@@ -19,11 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import clients
 import httpx
 import pytest
-from clients import Registry
-from ecrtools import ecr_client
+
+from tests.integration import clients
+from tests.integration.clients import Registry
+from tests.integration.ecrtools import ecr_client
 
 DURATION = float(os.environ.get("DOCKYARD_STRESS_SECONDS", "25"))
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

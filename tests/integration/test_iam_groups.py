@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from clients import Registry
-from ecrtools import ecr_client
+
+from tests.integration.clients import Registry
+from tests.integration.ecrtools import ecr_client
 
 pytestmark = pytest.mark.integration
 

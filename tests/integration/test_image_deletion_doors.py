@@ -7,15 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ecrtools import ecr_client
 
-try:
-    from . import ocitools as t
-except ImportError:
-    import ocitools as t
+from tests.integration import ocitools as t
+from tests.integration.ecrtools import ecr_client
 
 pytestmark = pytest.mark.integration
-oci = t.oci_fixture
 
 
 def _pushed_index(oci: Any, repo: str) -> tuple[Any, Any, Any]:

@@ -3,27 +3,21 @@ and `dockyard lifecycle run` actually expiring images (then /v2/ answers 404).""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import uuid
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from clients import Registry
-from ecrtools import aws_cli, ecr_client
+
+from tests.integration.clients import Registry
+from tests.integration.ecrtools import aws_cli, error_code, error_message
+from tests.integration.ocitools import push_image
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 VALIDATION_PREFIX = (
     "Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: "
     "'Lifecycle policy validation failure: "
 )
-
-
-def sha(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def policy(*rules: dict[str, Any]) -> str:
@@ -44,54 +38,11 @@ def keep_newest(count: int, prefixes: list[str], priority: int = 1) -> dict[str,
     }
 
 
-def push(registry: Registry, repo: str, tag: str | None) -> str:
-    """Push a small fresh image through /v2/ (by tag, or by digest when untagged)."""
-    config = json.dumps({"architecture": "amd64", "os": "linux", "n": uuid.uuid4().hex}).encode()
-    layer = uuid.uuid4().bytes * 16
-    with registry.http() as client:
-        for data in (config, layer):
-            r = client.post(
-                f"/v2/{repo}/blobs/uploads/",
-                params={"digest": sha(data)},
-                content=data,
-                headers={"Content-Type": "application/octet-stream"},
-            )
-            if r.status_code == 202:
-                r = client.put(r.headers["Location"], params={"digest": sha(data)}, content=data)
-            assert r.status_code == 201, r.text
-        body = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, "digest": sha(config), "size": len(config)},
-                "layers": [{"mediaType": OCI_LAYER, "digest": sha(layer), "size": len(layer)}],
-            }
-        ).encode()
-        r = client.put(
-            f"/v2/{repo}/manifests/{tag or sha(body)}", content=body, headers={"Content-Type": OCI_MANIFEST}
-        )
-        assert r.status_code == 201, r.text
-    return sha(body)
-
-
-def code_of(exc: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(exc.value.response["Error"]["Code"])
-
-
-def message_of(exc: pytest.ExceptionInfo[ClientError]) -> str:
-    return str(exc.value.response["Error"]["Message"])
-
-
-@pytest.fixture
-def ecr(registry: Registry) -> Any:
-    return ecr_client(registry)
-
-
 def test_put_get_delete_policy(ecr: Any, repo: str) -> None:
     with pytest.raises(ClientError) as exc:
         ecr.get_lifecycle_policy(repositoryName=repo)
-    assert code_of(exc) == "LifecyclePolicyNotFoundException"
-    assert f"repository with name '{repo}'" in message_of(exc)
+    assert error_code(exc) == "LifecyclePolicyNotFoundException"
+    assert f"repository with name '{repo}'" in error_message(exc)
 
     text = policy(keep_newest(3, ["prod"]))
     out = ecr.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=text)
@@ -107,11 +58,11 @@ def test_put_get_delete_policy(ecr: Any, repo: str) -> None:
     for call in (ecr.get_lifecycle_policy, ecr.delete_lifecycle_policy):
         with pytest.raises(ClientError) as exc:
             call(repositoryName=repo)
-        assert code_of(exc) == "LifecyclePolicyNotFoundException"
+        assert error_code(exc) == "LifecyclePolicyNotFoundException"
 
     with pytest.raises(ClientError) as exc:
         ecr.put_lifecycle_policy(repositoryName=f"{repo}-missing", lifecyclePolicyText=text)
-    assert code_of(exc) == "RepositoryNotFoundException"
+    assert error_code(exc) == "RepositoryNotFoundException"
 
 
 @pytest.mark.parametrize(
@@ -129,25 +80,25 @@ def test_invalid_policies_are_refused(ecr: Any, repo: str, document: dict[str, A
     text = json.dumps(document)
     with pytest.raises(ClientError) as exc:
         ecr.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=text)
-    assert code_of(exc) == "InvalidParameterException"
-    assert message_of(exc).startswith(VALIDATION_PREFIX), message_of(exc)
-    assert detail in message_of(exc)
+    assert error_code(exc) == "InvalidParameterException"
+    assert error_message(exc).startswith(VALIDATION_PREFIX), error_message(exc)
+    assert detail in error_message(exc)
     with pytest.raises(ClientError) as exc:
         ecr.start_lifecycle_policy_preview(repositoryName=repo, lifecyclePolicyText=text)
-    assert code_of(exc) == "InvalidParameterException"
+    assert error_code(exc) == "InvalidParameterException"
 
 
 def test_preview_with_the_waiter(ecr: Any, registry: Registry, repo: str) -> None:
     with pytest.raises(ClientError) as exc:
         ecr.get_lifecycle_policy_preview(repositoryName=repo)
-    assert code_of(exc) == "LifecyclePolicyPreviewNotFoundException"
+    assert error_code(exc) == "LifecyclePolicyPreviewNotFoundException"
     with pytest.raises(ClientError) as exc:
         ecr.start_lifecycle_policy_preview(repositoryName=repo)  # no text and no stored policy
-    assert code_of(exc) == "LifecyclePolicyNotFoundException"
+    assert error_code(exc) == "LifecyclePolicyNotFoundException"
 
-    tagged = [push(registry, repo, f"prod-{i}") for i in range(4)]  # oldest first
-    untagged = push(registry, repo, None)
-    other = push(registry, repo, "dev-1")
+    tagged = [push_image(registry, repo, f"prod-{i}").digest for i in range(4)]  # oldest first
+    untagged = push_image(registry, repo, None).digest
+    other = push_image(registry, repo, "dev-1").digest
     text = policy(keep_newest(2, ["prod"]))
     started = ecr.start_lifecycle_policy_preview(repositoryName=repo, lifecyclePolicyText=text)
     assert started["status"] in ("IN_PROGRESS", "COMPLETE")
@@ -192,7 +143,7 @@ def test_preview_with_the_waiter(ecr: Any, registry: Registry, repo: str) -> Non
 
 
 def test_lifecycle_run_expires_images(ecr: Any, registry: Registry, repo: str) -> None:
-    tagged = [push(registry, repo, f"rel-{i}") for i in range(3)]
+    tagged = [push_image(registry, repo, f"rel-{i}").digest for i in range(3)]
     ecr.put_lifecycle_policy(repositoryName=repo, lifecyclePolicyText=policy(keep_newest(1, ["rel"])))
 
     result = registry.cli("lifecycle", "run", repo)

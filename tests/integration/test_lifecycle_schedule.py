@@ -9,11 +9,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import clients
 import pytest
-from clients import Registry
-from ecrtools import aws_cli, ecr_client
-from test_lifecycle import push
+
+from tests.integration import clients
+from tests.integration.clients import Registry
+from tests.integration.ecrtools import aws_cli, ecr_client
+from tests.integration.ocitools import push_image
 
 DAY = 24 * 3600
 OFFSET = str(40 * DAY)
@@ -57,8 +58,8 @@ def test_clock_offset_makes_fresh_images_old(shifted: Registry) -> None:
     ecr = ecr_client(shifted)
     repo = shifted.create_repo(f"clock/{uuid.uuid4().hex[:8]}")
     other = shifted.create_repo(f"clock/{uuid.uuid4().hex[:8]}")
-    image = push(shifted, repo, "v1")
-    kept = push(shifted, other, "v1")
+    image = push_image(shifted, repo, "v1").digest
+    kept = push_image(shifted, other, "v1").digest
     ecr.put_lifecycle_policy(
         repositoryName=repo, lifecyclePolicyText=json.dumps({"rules": [older_than(30, priority=7)]})
     )
@@ -85,9 +86,9 @@ def test_repo_usage(shifted: Registry) -> None:
     first = shifted.create_repo(f"usage/{uuid.uuid4().hex[:8]}")
     second = shifted.create_repo(f"usage/{uuid.uuid4().hex[:8]}")
     empty = shifted.create_repo(f"usage/{uuid.uuid4().hex[:8]}")
-    push(shifted, first, "a")
-    push(shifted, first, "b")
-    push(shifted, second, "a")
+    push_image(shifted, first, "a")
+    push_image(shifted, first, "b")
+    push_image(shifted, second, "a")
     rows = {
         line.split()[0]: line.split()[1:]
         for line in shifted.cli("repo", "usage", "--bytes").stdout.splitlines()[1:]
@@ -131,9 +132,9 @@ def test_transition_preview_and_run(shifted: Registry) -> None:
     the summary's transitioning counts), then `lifecycle run` archives what it previewed."""
     ecr = ecr_client(shifted)
     repo = shifted.create_repo(f"clock/{uuid.uuid4().hex[:8]}")
-    cold = push(shifted, repo, "cold-1")
-    gone = push(shifted, repo, None)
-    warm = push(shifted, repo, "warm-1")
+    cold = push_image(shifted, repo, "cold-1").digest
+    gone = push_image(shifted, repo, None).digest
+    warm = push_image(shifted, repo, "warm-1").digest
     rules = [
         {
             "rulePriority": 1,

@@ -19,11 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
-from clients import Registry, Skopeo, build_oci_layout, dockyard_server
-from conftest import require_tool
-from ecrtools import ecr_client
 
 from tests import services
+from tests.integration.clients import Registry, Skopeo, build_oci_layout, dockyard_server, require_tool
+from tests.integration.ecrtools import ecr_client
 
 pytestmark = pytest.mark.integration
 MiB = 1024 * 1024

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-try:
-    from . import ocitools as t
-except ImportError:
-    import ocitools as t
+from tests.integration import ocitools as t
 
 pytestmark = pytest.mark.integration
-oci = t.oci_fixture
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,9 @@ import uuid
 import httpx
 import pytest
 
-try:
-    from . import ocitools as t
-except ImportError:
-    import ocitools as t
+from tests.integration import ocitools as t
 
 pytestmark = pytest.mark.integration
-oci = t.oci_fixture
 
 
 def test_v2_base_returns_200_with_api_version(oci):

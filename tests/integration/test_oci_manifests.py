@@ -10,13 +10,9 @@ import json
 
 import pytest
 
-try:
-    from . import ocitools as t
-except ImportError:
-    import ocitools as t
+from tests.integration import ocitools as t
 
 pytestmark = pytest.mark.integration
-oci = t.oci_fixture
 
 
 @pytest.fixture

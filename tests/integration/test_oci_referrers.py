@@ -6,13 +6,9 @@ import json
 
 import pytest
 
-try:
-    from . import ocitools as t
-except ImportError:
-    import ocitools as t
+from tests.integration import ocitools as t
 
 pytestmark = pytest.mark.integration
-oci = t.oci_fixture
 
 SBOM = "application/vnd.example.sbom.v1"
 SIG = "application/vnd.example.signature.v1"

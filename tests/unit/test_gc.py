@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from registry_testlib import run, sha256
 
 from dockyard.core.errors import ManifestBlobUnknown
 from dockyard.core.images import ImageId
@@ -17,6 +16,7 @@ from dockyard.core.repositories import Repository
 from dockyard.features.gc import collector as gc
 from dockyard.registry import Registry
 from dockyard.store.meta import tables as t
+from tests.unit.registry_testlib import run, sha256
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from registry_testlib import run, sha256
-
 from dockyard import clock
 from dockyard.features.gc import collector as gc
 from dockyard.registry import Registry
 from dockyard.store.meta import tables as t
+from tests.unit.registry_testlib import run, sha256
 
 
 async def files(registry: Registry) -> set[tuple[str, str]]:

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from registry_testlib import OCI_INDEX, OCI_MANIFEST, MetadataEnv, run_metadata, sha256
 
 from dockyard.core.errors import ImageReferenced, ManifestUnknown
 from dockyard.core.image_deletion import DeletionResult, StoredImage, apply_rules
 from dockyard.core.images import IMAGE_NOT_FOUND, REFERENCED_BY_MANIFEST_LIST, ImageId
 from dockyard.core.repositories import Repository
 from dockyard.oci.manifest_deletion import delete_manifest
+from tests.unit.registry_testlib import OCI_INDEX, OCI_MANIFEST, MetadataEnv, run_metadata, sha256
 
 T = TypeVar("T")
 ACCOUNT = "123456789012"

@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
-from registry_testlib import OCI_INDEX, OCI_MANIFEST, MetadataEnv, run_metadata, sha256
 from sqlalchemy import event
 
 from dockyard.core.errors import ManifestBlobUnknown
@@ -23,6 +22,7 @@ from dockyard.core.manifests import (
 from dockyard.core.repositories import Repository
 from dockyard.ecr.actions.images import convert_manifest
 from dockyard.store.meta import tables as t
+from tests.unit.registry_testlib import OCI_INDEX, OCI_MANIFEST, MetadataEnv, run_metadata, sha256
 
 T = TypeVar("T")
 

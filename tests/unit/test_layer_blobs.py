@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from registry_testlib import run, sha256
 
 from dockyard.core.blobs import BATCH, BlobAlreadyLinked
 from dockyard.core.errors import RangeInvalid
 from dockyard.registry import Registry
 from dockyard.store.meta import tables as t
+from tests.unit.registry_testlib import run, sha256
 
 
 def test_parts_from_bytes_then_exclusive_complete(tmp_path: Path) -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from registry_testlib import run, sha256
 
 from dockyard.core.repositories import Repository
 from dockyard.features.lifecycle import runs as lifecycle_runs
 from dockyard.registry import Registry
 from dockyard.store.meta import tables as t
+from tests.unit.registry_testlib import run, sha256
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
-from registry_testlib import OCI_INDEX, OCI_MANIFEST, MetadataEnv, run_metadata, sha256
 
 from dockyard.core import pull_exclusions
 from dockyard.core.errors import ManifestUnknown
@@ -32,6 +31,7 @@ from dockyard.core.pull_exclusions import (
 from dockyard.core.repositories import Repository
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
+from tests.unit.registry_testlib import OCI_INDEX, OCI_MANIFEST, MetadataEnv, run_metadata, sha256
 
 T = TypeVar("T")
 

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from registry_testlib import run, sha256
 
 from dockyard.core.errors import StorageFull
 from dockyard.oci.errors import CODES, domain_error_response
 from dockyard.registry import Registry
 from dockyard.store.blobs import filesystem
 from dockyard.store.meta import tables as t
+from tests.unit.registry_testlib import run, sha256
 
 
 def test_full_disk_releases_the_session_and_is_retryable(tmp_path: Path, monkeypatch: Any) -> None:

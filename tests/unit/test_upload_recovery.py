@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from registry_testlib import run, sha256
 
 from dockyard.core.errors import UploadUnknown
 from dockyard.registry import Registry
 from dockyard.store.meta import tables as t
+from tests.unit.registry_testlib import run, sha256
 
 
 async def _collect(registry: Registry, key: str) -> bytes:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from click.testing import CliRunner
-from registry_testlib import run
 
 from dockyard.cli import main
 from dockyard.core.usage import RepositoryUsage, repository_usage
 from dockyard.registry import Registry
 from dockyard.store.meta import tables as t
+from tests.unit.registry_testlib import run
 
 OTHER_ACCOUNT = "111122223333"
 

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.config import Config
 
-ROOT = Path(__file__).resolve().parents[3]
-if str(ROOT) not in sys.path:  # the package is not installed into the venv
-    sys.path.insert(0, str(ROOT))
-
-import boto3  # noqa: E402
-from botocore.awsrequest import AWSPreparedRequest, AWSResponse  # noqa: E402
-from botocore.config import Config  # noqa: E402
-from ecr_testlib import ACCESS_KEY, ENDPOINT, REGION, SECRET_KEY  # noqa: E402
+from tests.unit.ecr.ecr_testlib import ACCESS_KEY, ENDPOINT, REGION, SECRET_KEY
 
 Sender = Callable[[AWSPreparedRequest], AWSResponse]
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the ECR unit tests (uniquely named so it cannot clash on sys.path)."""
+"""Helpers shared by the ECR unit tests."""
 
 from __future__ import annotations
 

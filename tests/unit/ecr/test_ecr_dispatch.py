@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.exceptions import ClientError
-from ecr_testlib import ACCESS_KEY, SECRET_KEY, make_response
 from starlette.applications import Starlette
 from starlette.exceptions import StarletteDeprecationWarning
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from starlette.routing import Route
 from dockyard.ecr import dispatch, pagination
 from dockyard.ecr.errors import EcrError, missing_authentication_token, repository_not_found
 from dockyard.ecr.sigv4 import Credential, VerifiedIdentity, verify_asgi_request
+from tests.unit.ecr.ecr_testlib import ACCESS_KEY, SECRET_KEY, make_response
 
 with warnings.catch_warnings():
     # Starlette 1.x nudges towards httpx2, which is not a project dependency.

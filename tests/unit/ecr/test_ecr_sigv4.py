@@ -14,10 +14,10 @@ import pytest
 from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSPreparedRequest, AWSRequest
 from botocore.credentials import Credentials
-from ecr_testlib import ACCESS_KEY, REGION, SECRET_KEY, make_response
 
 from dockyard.ecr.errors import INVALID_SIGNATURE_MESSAGE, EcrError
 from dockyard.ecr.sigv4 import Credential, VerifiedIdentity, verify, verify_sync
+from tests.unit.ecr.ecr_testlib import ACCESS_KEY, REGION, SECRET_KEY, make_response
 
 URL = "https://api.ecr.us-east-1.amazonaws.com/"
 SIGNED_AT = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)

@@ -1,4 +1,4 @@
-"""Builders shared by the lifecycle engine tests (plain module: the test dirs have no packages)."""
+"""Builders shared by the lifecycle engine tests."""
 
 from __future__ import annotations
 

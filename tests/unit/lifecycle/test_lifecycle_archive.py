@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from lifecycle_testlib import NOW, days_ago, image, policy, rule
-
 from dockyard.features.lifecycle import evaluate, explain
+from tests.unit.lifecycle.lifecycle_testlib import NOW, days_ago, image, policy, rule
 
 ARCHIVE_THEN_DELETE = policy(
     rule(1, "any", "sinceImagePulled", 90, "transition"),

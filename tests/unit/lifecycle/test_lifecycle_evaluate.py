@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from lifecycle_testlib import NOW, image, policy, rule
 
 from dockyard.features.lifecycle import ImageInfo, LifecyclePolicy, Outcome, evaluate
+from tests.unit.lifecycle.lifecycle_testlib import NOW, image, policy, rule
 
 
 def expired(p: LifecyclePolicy, images: list[ImageInfo]) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from lifecycle_testlib import NOW, image, policy, rule, text
 
 from dockyard.features.lifecycle import (
     EXT_EXPIRE_ON_PULL,
@@ -12,6 +11,7 @@ from dockyard.features.lifecycle import (
     evaluate,
     parse_policy,
 )
+from tests.unit.lifecycle.lifecycle_testlib import NOW, image, policy, rule, text
 
 EXPIRE_ON_PULL = rule(1, "any", "sinceImagePulled", 30, "expire")
 KEEP_RECENTLY_PULLED = rule(1, "tagged", count_number=2, tagPrefixList=["v"], sortBy="lastPulled")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from lifecycle_testlib import NOW, image, policy, rule
-
 from dockyard.features.lifecycle import ImageInfo, evaluate, explain
+from tests.unit.lifecycle.lifecycle_testlib import NOW, image, policy, rule
 
 
 def index_with_children(name: str, tags: list[str], pushed: float) -> list[ImageInfo]:

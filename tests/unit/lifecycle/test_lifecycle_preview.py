@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from lifecycle_testlib import NOW, days_ago, image, policy, rule
-
 from dockyard.features.lifecycle import evaluate, explain, preview_result, preview_summary
+from tests.unit.lifecycle.lifecycle_testlib import NOW, days_ago, image, policy, rule
 
 MIXED = policy(
     rule(1, "untagged", "sinceImagePushed", 7),

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from lifecycle_testlib import policy, rule, text
 
 from dockyard.features.lifecycle import LifecyclePolicyError, parse_policy
+from tests.unit.lifecycle.lifecycle_testlib import policy, rule, text
 
 FRAME = "Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: "
 

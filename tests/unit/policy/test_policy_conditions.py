@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from policy_testlib import ALICE, condition_holds
 
 from dockyard.auth.policy.context import ContextValue
+from tests.unit.policy.policy_testlib import ALICE, condition_holds
 
 Ctx = dict[str, ContextValue]
 

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from policy_testlib import ACCOUNT, policy
 
 from dockyard.auth.policy import POLICY_MAX_LENGTH, PolicyError, ecr_invalid_policy_message, parse_policy
+from tests.unit.policy.policy_testlib import ACCOUNT, policy
 
 
 def _text(statement: Any, **top: Any) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from policy_testlib import (
+
+from dockyard.auth.policy import AuthzRequest, Decision, NamedPolicy, StatementRef, request_context
+from tests.unit.policy.policy_testlib import (
     ACCOUNT,
     ALICE,
     BOB,
@@ -21,8 +23,6 @@ from policy_testlib import (
     identity,
     policy,
 )
-
-from dockyard.auth.policy import AuthzRequest, Decision, NamedPolicy, StatementRef, request_context
 
 ALICE_ARN = {"AWS": f"arn:aws:iam::{ACCOUNT}:user/alice"}
 MALLORY_ARN = {"AWS": f"arn:aws:iam::{OTHER}:user/mallory"}

@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
-from policy_testlib import (
+
+from dockyard.auth.policy import (
+    MANAGED_POLICIES,
+    NamedPolicy,
+    PolicyError,
+    lockout_check,
+    managed_policy,
+    managed_policy_arn,
+)
+from dockyard.auth.policy.managed import POWER_USER_ACTIONS, READ_ONLY_ACTIONS
+from tests.unit.policy.policy_testlib import (
     ACCOUNT,
     ALICE,
     BOB,
@@ -19,16 +29,6 @@ from policy_testlib import (
     identity,
     policy,
 )
-
-from dockyard.auth.policy import (
-    MANAGED_POLICIES,
-    NamedPolicy,
-    PolicyError,
-    lockout_check,
-    managed_policy,
-    managed_policy_arn,
-)
-from dockyard.auth.policy.managed import POWER_USER_ACTIONS, READ_ONLY_ACTIONS
 
 
 def _managed(name: str) -> list[NamedPolicy]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from policy_testlib import (
+
+from tests.unit.policy.policy_testlib import (
     ACCOUNT,
     ALICE,
     BOB,

@@ -15,7 +15,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from policy_testlib import (
+
+from dockyard.auth.policy import PolicyError, parse_policy
+from dockyard.auth.principals import Principal
+from tests.unit.policy.policy_testlib import (
     ACCOUNT,
     ALICE,
     BOB,
@@ -28,9 +31,6 @@ from policy_testlib import (
     identity,
     policy,
 )
-
-from dockyard.auth.policy import PolicyError, parse_policy
-from dockyard.auth.principals import Principal
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

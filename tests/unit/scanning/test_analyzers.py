@@ -7,7 +7,6 @@ import io
 import json
 import sqlite3
 import struct
-import sys
 import zlib
 from pathlib import Path
 
@@ -24,12 +23,7 @@ from dockyard.features.scanning.analyzers.os_release import OsReleaseAnalyzer, p
 from dockyard.features.scanning.analyzers.python import PythonAnalyzer
 from dockyard.features.scanning.analyzers.rpm import RpmAnalyzer, parse_header, split_source_rpm
 from dockyard.features.scanning.model import CARGO, GOBINARY, JAR, NODEPKG, OS, PYTHONPKG
-
-ROOT = Path(__file__).resolve().parents[3]
-if str(ROOT) not in sys.path:  # for tests.scanning_images
-    sys.path.insert(0, str(ROOT))
-
-from tests.scanning_images import (  # noqa: E402
+from tests.scanning_images import (
     BUILDINFO_MAGIC,
     GO_MODINFO,
     GO_SENTINEL_END,

@@ -5,20 +5,13 @@ from __future__ import annotations
 
 import io
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from dockyard.features.scanning.apply import apply_layers, detect_os
 from dockyard.features.scanning.layers import LayerResult, analyze_layer
 from dockyard.features.scanning.model import GOBINARY, JAR, NODEPKG, OS, PYTHONPKG, Inventory, OsInfo
-
-ROOT = Path(__file__).resolve().parents[3]
-if str(ROOT) not in sys.path:  # for tests.scanning_images
-    sys.path.insert(0, str(ROOT))
-
-from tests.scanning_images import (  # noqa: E402
+from tests.scanning_images import (
     Entry,
     TestImage,
     alpine319_image,

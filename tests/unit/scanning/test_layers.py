@@ -7,7 +7,6 @@ import asyncio
 import gzip
 import hashlib
 import io
-import sys
 import tarfile
 import time
 import tracemalloc
@@ -27,12 +26,7 @@ from dockyard.features.scanning.layers import (
     analyze_path,
     normalize,
 )
-
-ROOT = Path(__file__).resolve().parents[3]
-if str(ROOT) not in sys.path:  # for tests.scanning_images
-    sys.path.insert(0, str(ROOT))
-
-from tests.scanning_images import (  # noqa: E402
+from tests.scanning_images import (
     Entry,
     build_layer,
     compress,

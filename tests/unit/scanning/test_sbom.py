@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
-from pathlib import Path
 
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
@@ -14,12 +12,7 @@ from dockyard.features.scanning.apply import apply_layers
 from dockyard.features.scanning.layers import analyze_layer
 from dockyard.features.scanning.model import Inventory, OsInfo, Package
 from dockyard.features.scanning.sbom import cyclonedx
-
-ROOT = Path(__file__).resolve().parents[3]
-if str(ROOT) not in sys.path:  # for tests.scanning_images
-    sys.path.insert(0, str(ROOT))
-
-from tests.scanning_images import all_images  # noqa: E402
+from tests.scanning_images import all_images
 
 
 def validate(doc: dict[str, object]) -> None:

@@ -26,9 +26,7 @@ from dockyard.features.scanning import service as svc
 from dockyard.features.scanning.model import OS, PYTHONPKG, Finding, Inventory, OsInfo, Package
 from dockyard.registry import Registry
 from dockyard.store.meta import tables as t
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from registry_testlib import run, sha256
+from tests.unit.registry_testlib import run, sha256
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"

@@ -33,12 +33,7 @@ from dockyard.features.scanning.model import (
     Inventory,
     Package,
 )
-
-ROOT = Path(__file__).resolve().parents[3]
-if str(ROOT) not in sys.path:  # for tests.scanning_images
-    sys.path.insert(0, str(ROOT))
-
-from tests.scanning_images import (  # noqa: E402
+from tests.scanning_images import (
     TestImage,
     all_images,
     more_images,
