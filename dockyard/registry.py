@@ -10,18 +10,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard.auth.authorizer import Authorizer, authorizer_for
 from dockyard.auth.identity import IdentityService
 from dockyard.auth.tokens import TokenSigner
 from dockyard.config import Settings
 from dockyard.core.blobs import BlobService
-from dockyard.core.errors import RepositoryAlreadyExists, RepositoryNotFound
 from dockyard.core.images import ImageService
 from dockyard.core.manifests import ManifestService
-from dockyard.core.repositories import Repository, RepositoryService, default_kms_key
-from dockyard.core.templates import CREATE_ON_PUSH, TemplateService
-from dockyard.features.scanning.service import RESCAN_EVERY_SECONDS, RESCAN_JOB, ScanService
+from dockyard.core.push_targets import PushTargets
+from dockyard.core.repositories import Repository, RepositoryService
+from dockyard.core.templates import TemplateService
+from dockyard.features import Feature, gc, lifecycle, maintenance, scanning
+from dockyard.features.scanning import ScanService
 from dockyard.jobs.queue import JobQueue, Leases
-from dockyard.jobs.scheduler import Periodic, Scheduler
+from dockyard.jobs.scheduler import Scheduler
 from dockyard.jobs.worker import Worker
 from dockyard.store.blobs import factory
 from dockyard.store.blobs.base import BlobStore
@@ -46,9 +48,19 @@ class Registry:
     tokens: TokenSigner | None = None  # set by `start()`: its key lives in the database
     worker: Worker | None = None
     scheduler: Scheduler | None = None
+    authorizer: Authorizer = field(init=False)
+    push_targets: PushTargets = field(init=False)
     scans: ScanService = field(init=False)
 
     def __post_init__(self) -> None:
+        self.authorizer = authorizer_for(self)  # the one the doors get from authorizer_for too
+        self.push_targets = PushTargets(
+            self.repositories,
+            TemplateService(self.db),
+            create_on_push=self.settings.create_on_push,
+            region=self.settings.region,
+            forget_repository_policy=self.authorizer.forget_repository_policy,
+        )
         self.scans = ScanService(self)
         self.manifests.on_push = self.scans.on_push  # scan on push: enqueue only, never wait
 
@@ -84,34 +96,17 @@ class Registry:
         self.tokens = TokenSigner.from_secret(secret, self.settings.token_ttl)
 
     def start_background(self) -> None:
-        """Run jobs and the periodic scheduler in this process (server processes only)."""
-        from dockyard.features.maintenance import jobs as maintenance
-        from dockyard.features.scanning import service as scanning
-
+        """Run every feature's jobs and periodic tasks in this process (server processes only)."""
+        handlers = {kind: handler for f in FEATURES for kind, handler in f.job_handlers(self).items()}
         self.worker = Worker(
             self.jobs,
-            {**maintenance.handlers(self), **scanning.handlers(self)},
+            handlers,
             concurrency=self.settings.job_concurrency,
             lease_seconds=self.settings.job_lease_seconds,
         )
         self.worker.start()
-        self.scheduler = Scheduler(
-            self.db,
-            self.jobs,
-            self.leases,
-            [
-                Periodic(
-                    maintenance.PURGE_UPLOADS, 3600, {"max_age_hours": self.settings.upload_max_age_hours}
-                ),
-                Periodic("lifecycle-scan", self.settings.lifecycle_interval_minutes * 60),
-                Periodic(
-                    "gc",
-                    self.settings.gc_interval_hours * 3600,
-                    {"grace_hours": self.settings.gc_grace_hours},
-                ),
-                Periodic(RESCAN_JOB, RESCAN_EVERY_SECONDS),
-            ],
-        )
+        periodic = [task for f in FEATURES for task in f.periodic_tasks(self.settings)]
+        self.scheduler = Scheduler(self.db, self.jobs, self.leases, periodic)
         self.scheduler.start()
 
     async def enqueue(self, kind: str, payload: dict[str, Any], **kwargs: Any) -> int | None:
@@ -131,48 +126,8 @@ class Registry:
         name: str,
         authorize_create: Callable[[], Awaitable[None]] | None = None,
     ) -> Repository:
-        """The target of a push; created on the spot when a repository creation template with
-        CREATE_ON_PUSH covers the name (with the template's settings), or when the server runs
-        with --create-on-push (with defaults). Before creating, ``authorize_create`` (the door's
-        ``ecr:CreateRepository`` check) runs and may raise to refuse."""
-        try:
-            return await self.repositories.get(account_id, name)
-        except RepositoryNotFound as e:
-            template = await TemplateService(self.db).match(account_id, name, CREATE_ON_PUSH)
-            if template is None and not self.settings.create_on_push:
-                e.message += (
-                    f". Create it first (`aws ecr create-repository --repository-name {name}` or "
-                    f"`dockyard repo create {name}`), add a repository creation template with "
-                    "CREATE_ON_PUSH, or start the server with --create-on-push."
-                )
-                raise
-        if authorize_create is not None:
-            await authorize_create()
-        try:
-            if template is None:
-                return await self.repositories.create(account_id, name)
-            created = await self.repositories.create(
-                account_id,
-                name,
-                tag_mutability=template.image_tag_mutability,
-                tag_mutability_exclusions=template.exclusions,
-                encryption_type=template.encryption_type,
-                kms_key=(
-                    None
-                    if template.encryption_type == "AES256"
-                    else template.kms_key or default_kms_key(account_id, self.settings.region)
-                ),
-                resource_tags=template.resource_tags,
-                policy=template.repository_policy,
-                lifecycle_policy=template.lifecycle_policy,
-            )
-        except RepositoryAlreadyExists:
-            return await self.repositories.get(account_id, name)  # created concurrently
-        if template.repository_policy:
-            from dockyard.auth.authorizer import authorizer_for
-
-            authorizer_for(self).forget_repository_policy(account_id, name)
-        return created
+        """The target of a push, created on the spot where allowed (see :class:`PushTargets`)."""
+        return await self.push_targets.repository_for_push(account_id, name, authorize_create)
 
     async def close(self) -> None:
         if self.scheduler is not None:
@@ -184,3 +139,7 @@ class Registry:
 
 def open_blob_store(settings: Settings) -> BlobStore:
     return factory.open_blob_store(settings.blob_store or f"file:{settings.blobs_dir}")
+
+
+# Every feature the server runs, asked for its jobs and periodic tasks in this order.
+FEATURES: tuple[Feature[Registry], ...] = (maintenance, lifecycle, gc, scanning)

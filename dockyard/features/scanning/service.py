@@ -39,8 +39,8 @@ from dockyard.store.meta import tables as t
 if TYPE_CHECKING:
     from dockyard.core.manifests import PushResult
     from dockyard.core.repositories import Repository
+    from dockyard.features import RegistryParts
     from dockyard.features.scanning.vulndb import VulnDb
-    from dockyard.registry import Registry
 
 log = logging.getLogger("dockyard.features.scanning")
 
@@ -129,7 +129,7 @@ class Unsupported(Exception):
 
 
 class ScanService:
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: RegistryParts) -> None:
         self.registry = registry
         self.db = registry.db
         self._vulndb: VulnDb | None = None
@@ -562,16 +562,3 @@ class ScanService:
         current = await self.vulndb_updated_at()
         if current is not None and current != record.vulndb_updated_at:
             await self.registry.enqueue(RESCAN_JOB, {}, unique_key=f"periodic:{RESCAN_JOB}")
-
-
-def handlers(registry: Registry) -> dict[str, Any]:
-    """Job handlers for the worker."""
-    service = registry.scans
-
-    async def scan(payload: dict[str, Any]) -> Any:
-        return await service.run_job(payload)
-
-    async def rescan(payload: dict[str, Any]) -> Any:
-        return await service.rescan_job(payload)
-
-    return {SCAN_JOB: scan, RESCAN_JOB: rescan}
