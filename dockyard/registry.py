@@ -23,14 +23,17 @@ from dockyard.core.templates import TemplateService
 from dockyard.features import Feature, gc, lifecycle, maintenance, scanning
 from dockyard.features.scanning import ScanService
 from dockyard.jobs.queue import JobQueue, Leases
-from dockyard.jobs.scheduler import Scheduler
-from dockyard.jobs.worker import Worker
+from dockyard.jobs.scheduler import Periodic, Scheduler
+from dockyard.jobs.worker import JobHandler, Worker
 from dockyard.store.blobs import factory
 from dockyard.store.blobs.base import BlobStore
 from dockyard.store.meta.database import Database
 
 # Names this process in job leases: host, pid and a random part (pids repeat across restarts).
 NODE_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+# Every feature the server runs; each face is asked for its job handlers and periodic tasks.
+FEATURES: tuple[Feature[Registry], ...] = (maintenance, lifecycle, gc, scanning)
 
 
 @dataclass
@@ -95,18 +98,30 @@ class Registry:
         secret = await get_or_create(self.db, "keys", "token-signing", TokenSigner.generate_key)
         self.tokens = TokenSigner.from_secret(secret, self.settings.token_ttl)
 
+    def job_handlers(self) -> dict[str, JobHandler]:
+        """Every feature's job handlers, by job kind."""
+        handlers: dict[str, JobHandler] = {}
+        for feature in FEATURES:
+            for kind, handler in feature.job_handlers(self).items():
+                if kind in handlers:
+                    raise ValueError(f"two features handle {kind!r} jobs")
+                handlers[kind] = handler
+        return handlers
+
+    def periodic_tasks(self) -> list[Periodic]:
+        """Every feature's periodic tasks, for the scheduler."""
+        return [task for feature in FEATURES for task in feature.periodic_tasks(self.settings)]
+
     def start_background(self) -> None:
-        """Run every feature's jobs and periodic tasks in this process (server processes only)."""
-        handlers = {kind: handler for f in FEATURES for kind, handler in f.job_handlers(self).items()}
+        """Run jobs and the periodic scheduler in this process (server processes only)."""
         self.worker = Worker(
             self.jobs,
-            handlers,
+            self.job_handlers(),
             concurrency=self.settings.job_concurrency,
             lease_seconds=self.settings.job_lease_seconds,
         )
         self.worker.start()
-        periodic = [task for f in FEATURES for task in f.periodic_tasks(self.settings)]
-        self.scheduler = Scheduler(self.db, self.jobs, self.leases, periodic)
+        self.scheduler = Scheduler(self.db, self.jobs, self.leases, self.periodic_tasks())
         self.scheduler.start()
 
     async def enqueue(self, kind: str, payload: dict[str, Any], **kwargs: Any) -> int | None:
@@ -139,7 +154,3 @@ class Registry:
 
 def open_blob_store(settings: Settings) -> BlobStore:
     return factory.open_blob_store(settings.blob_store or f"file:{settings.blobs_dir}")
-
-
-# Every feature the server runs, asked for its jobs and periodic tasks in this order.
-FEATURES: tuple[Feature[Registry], ...] = (maintenance, lifecycle, gc, scanning)
