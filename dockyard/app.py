@@ -11,11 +11,12 @@ import sqlalchemy as sa
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from dockyard.config import Settings
+from dockyard.allocator import tune_allocator
+from dockyard.config import Settings, settings_from_env
 from dockyard.ecr.front import build_endpoint
 from dockyard.ecr.layer_downloads import serve_layer_download
 from dockyard.observability import MetricsMiddleware, configure_logging, metrics_response
-from dockyard.oci.routes import OciApp
+from dockyard.oci.router import OciApp
 from dockyard.registry import Registry
 
 log = logging.getLogger("dockyard")
@@ -113,9 +114,6 @@ async def _plain(send: Send, status: int, body: bytes) -> None:
 
 def create_app() -> Any:
     """Factory for ASGI servers: settings come from the environment."""
-    from dockyard.cli import settings_from_env
-    from dockyard.serving import tune_allocator
-
     tune_allocator()
     settings = settings_from_env()
     configure_logging(settings.log_level, settings.json_logs)

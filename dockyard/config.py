@@ -2,15 +2,24 @@
 
 Values come, highest precedence first, from command-line flags, `DOCKYARD_*`
 environment variables, a TOML config file (`--config`), then the defaults here.
-Click does the layering (see `cli.py`); this module only holds the result.
+Click layers flags over the environment (see `dockyard/cli/common.py`); the file's values
+(:func:`config_file_defaults`) become click's defaults, and :func:`settings_from_options` turns
+the result into `Settings`. `dockyard serve` hands them to its server processes through the
+environment (:func:`settings_to_env`, :func:`settings_from_env`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from dockyard import clock
 
 DEFAULT_ACCOUNT_ID = "000000000000"
 DEFAULT_REGION = "us-east-1"
@@ -65,3 +74,47 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     with open(path, "rb") as f:
         raw = tomllib.load(f)
     return {k.replace("-", "_"): v for k, v in raw.items()}
+
+
+def config_file_defaults(path: str | Path, command: str) -> dict[str, Any]:
+    """The option defaults a config file gives ``command``: its top-level keys, overridden by
+    the keys of the table named after the command."""
+    raw = load_config_file(path)
+    section = raw.pop(command, None)
+    merged = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+    if isinstance(section, dict):
+        merged.update({k.replace("-", "_"): v for k, v in section.items()})
+    return merged
+
+
+def settings_from_options(options: Mapping[str, Any]) -> Settings:
+    """Settings from a command's option values; options that are None, or no setting, are ignored.
+
+    ValueError: a development-only clock offset asked for outside development mode.
+    """
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    values = {k: v for k, v in options.items() if k in fields and v is not None}
+    # Off by default: the flag, or DOCKYARD_CLOCK_OFFSET_SECONDS in development mode only.
+    values["dev_clock_offset_seconds"] = clock.resolve_offset(
+        options.get("dev_clock_offset_seconds"), bool(options.get("dev_accept_any_credentials"))
+    )
+    return Settings(**values)
+
+
+# Settings handed from `dockyard serve` to the processes it starts (JSON).
+SETTINGS_ENV = "DOCKYARD_SETTINGS_JSON"
+
+
+def settings_to_env(settings: Settings) -> str:
+    """The value of :data:`SETTINGS_ENV` that hands ``settings`` to another process."""
+    return json.dumps({**dataclasses.asdict(settings), "data_dir": str(settings.data_dir.resolve())})
+
+
+def settings_from_env() -> Settings:
+    """Settings handed from `dockyard serve` to server worker processes."""
+    raw = os.environ.get(SETTINGS_ENV)
+    if not raw:
+        return Settings()
+    data = json.loads(raw)
+    data["data_dir"] = Path(data["data_dir"])
+    return Settings(**data)

@@ -10,11 +10,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockyard.auth.authorizer import Authorizer, authorizer_for
+from dockyard.auth.authorizer import REPOSITORY_POLICIES, Authorizer
 from dockyard.auth.identity import IdentityService
 from dockyard.auth.tokens import TokenSigner
 from dockyard.config import Settings
 from dockyard.core.blobs import BlobService
+from dockyard.core.image_deletion import ImageDeletion
 from dockyard.core.images import ImageService
 from dockyard.core.manifests import ManifestService
 from dockyard.core.push_targets import PushTargets
@@ -54,17 +55,19 @@ class Registry:
     authorizer: Authorizer = field(init=False)
     push_targets: PushTargets = field(init=False)
     scans: ScanService = field(init=False)
+    image_deletion: ImageDeletion = field(init=False)  # its on_delete hooks: none registered yet
 
     def __post_init__(self) -> None:
-        self.authorizer = authorizer_for(self)  # the one the doors get from authorizer_for too
+        self.authorizer = Authorizer(self.db, self.account_setting_defaults)
         self.push_targets = PushTargets(
             self.repositories,
             TemplateService(self.db),
             create_on_push=self.settings.create_on_push,
             region=self.settings.region,
-            forget_repository_policy=self.authorizer.forget_repository_policy,
+            repository_policy_set=self._repository_policy_set,
         )
         self.scans = ScanService(self)
+        self.image_deletion = ImageDeletion(self.db, self.repositories)
         self.manifests.on_push = self.scans.on_push  # scan on push: enqueue only, never wait
 
     @classmethod
@@ -143,6 +146,10 @@ class Registry:
     ) -> Repository:
         """The target of a push, created on the spot where allowed (see :class:`PushTargets`)."""
         return await self.push_targets.repository_for_push(account_id, name, authorize_create)
+
+    async def _repository_policy_set(self, account_id: str, name: str) -> None:
+        """Every process's authorizer drops its copy of this repository's (former) policy."""
+        await self.db.caches.changed(REPOSITORY_POLICIES, (account_id, name))
 
     async def close(self) -> None:
         if self.scheduler is not None:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -29,6 +27,7 @@ from dockyard.auth.policy import (
 )
 from dockyard.auth.principals import Principal
 from dockyard.store.meta import tables as t
+from dockyard.store.meta.cache import CacheSpec
 from dockyard.store.meta.database import Database
 
 log = logging.getLogger("dockyard.authz")
@@ -89,24 +88,6 @@ def mentions_resource_tags(documents: Iterable[PolicyDocument | None]) -> bool:
     return False
 
 
-def request_context(
-    source_ip: str | None, secure: bool, request_tags: Mapping[str, str] | None = None
-) -> dict[str, ContextValue]:
-    """The condition keys a door knows about a request (``aws:SourceIp``, ``aws:SecureTransport``,
-    ``aws:CurrentTime``; ``aws:RequestTag/*`` and ``aws:TagKeys`` when the request carries tags)."""
-    context: dict[str, ContextValue] = {
-        "aws:SecureTransport": secure,
-        "aws:CurrentTime": datetime.now(UTC),
-    }
-    if source_ip:
-        context["aws:SourceIp"] = source_ip
-    if request_tags is not None:
-        for key, value in request_tags.items():
-            context[f"aws:RequestTag/{key}"] = value
-        context["aws:TagKeys"] = list(request_tags)
-    return context
-
-
 def _with_resource_tags(
     context: Mapping[str, ContextValue], tags: Mapping[str, str]
 ) -> dict[str, ContextValue]:
@@ -117,9 +98,13 @@ def _with_resource_tags(
     return found
 
 
-# How long a node may answer from its copy of a repository policy (the root user's Deny check):
-# a change made on another node (or by the CLI) takes effect here within this many seconds.
+# How long a node may answer from its copy of a repository policy (the root user's Deny check)
+# when a change made elsewhere did not announce itself (writers bump REPOSITORY_POLICIES, which
+# other processes notice within about a second).
 POLICY_CACHE_SECONDS = 5.0
+# Repository policy texts by (account, repository name); writers of ``repositories.policy``
+# bump it in their transaction (or call ``db.caches.changed``).
+REPOSITORY_POLICIES: CacheSpec[str | None] = CacheSpec("repository-policies", POLICY_CACHE_SECONDS)
 
 
 def deny_reason(decision: Decision, action: str, principal: Principal | None, resource_account: str) -> str:
@@ -140,7 +125,6 @@ class Authorizer:
     def __init__(self, db: Database, setting_defaults: Mapping[str, str] | None = None) -> None:
         self.db = db
         self.setting_defaults = dict(setting_defaults or {})
-        self._policy_cache: dict[tuple[str, str], tuple[float, str | None]] = {}
 
     async def identity_policies(self, principal: Principal | None) -> tuple[NamedPolicy, ...]:
         if principal is None or principal.is_root:
@@ -196,21 +180,16 @@ class Authorizer:
         return None if text is None else str(text)
 
     async def cached_repository_policy(self, account_id: str, name: str) -> str | None:
-        """:meth:`repository_policy`, answered from this process's copy for up to
-        :data:`POLICY_CACHE_SECONDS` (used for the root user, whose requests otherwise need no query)."""
-        now = time.monotonic()
-        hit = self._policy_cache.get((account_id, name))
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        text = await self.repository_policy(account_id, name)
-        if len(self._policy_cache) > 10000:
-            self._policy_cache.clear()
-        self._policy_cache[(account_id, name)] = (now + POLICY_CACHE_SECONDS, text)
-        return text
+        """:meth:`repository_policy`, answered from this process's copy (:data:`REPOSITORY_POLICIES`;
+        used for the root user, whose requests otherwise need no query)."""
+        return await self.db.caches.get(
+            REPOSITORY_POLICIES, (account_id, name), lambda: self.repository_policy(account_id, name)
+        )
 
     def forget_repository_policy(self, account_id: str, name: str) -> None:
-        """Drop this process's copy after a change made here (other nodes catch up within the TTL)."""
-        self._policy_cache.pop((account_id, name), None)
+        """Drop this process's copy after a change made here (the writer also bumps
+        :data:`REPOSITORY_POLICIES` so that other processes drop theirs)."""
+        self.db.caches.invalidate(REPOSITORY_POLICIES, (account_id, name))
 
     async def repository_policies(self, account_id: str, names: list[str]) -> dict[str, str | None]:
         """The policy texts of several repositories, in one query."""
@@ -330,10 +309,5 @@ class Authorizer:
 
 
 def authorizer_for(registry: Any) -> Authorizer:
-    """The registry's shared Authorizer, made on first use."""
-    found = getattr(registry, "_dockyard_authorizer", None)
-    if isinstance(found, Authorizer):
-        return found
-    made = Authorizer(registry.db, getattr(registry, "account_setting_defaults", None))
-    registry._dockyard_authorizer = made
-    return made
+    """An Authorizer for the registry (cheap: what it caches lives in ``registry.db.caches``)."""
+    return Authorizer(registry.db, getattr(registry, "account_setting_defaults", None))

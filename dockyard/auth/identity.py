@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dockyard.auth.principals import Principal
 from dockyard.errors import DomainError
 from dockyard.store.meta import tables as t
+from dockyard.store.meta.cache import CacheSpec
 from dockyard.store.meta.database import Database
 
 _KEY_ALPHABET = string.ascii_uppercase + "234567"
@@ -21,6 +22,9 @@ _SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
 _ACCOUNT_RE = re.compile(r"^[0-9]{12}$")
 _USER_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
 ROOT_USER = "root"
+# Every ECR call looks its access key up; a key deleted elsewhere without announcing it stops
+# working here after this many seconds (`delete_key` announces, so within about a second).
+KEY_CACHE_SECONDS = 30.0
 
 
 class IdentityError(DomainError):
@@ -32,6 +36,10 @@ class AccessKey:
     access_key_id: str
     secret_access_key: str
     principal: Principal
+
+
+# Active keys (None: no such active key) by access key id.
+ACCESS_KEYS: CacheSpec[AccessKey | None] = CacheSpec("access-keys", KEY_CACHE_SECONDS)
 
 
 def _random(prefix: str, alphabet: str, length: int) -> str:
@@ -141,6 +149,8 @@ class IdentityService:
     async def delete_key(self, access_key_id: str) -> None:
         async with self.db.write() as conn:
             result = await conn.execute(t.access_keys.delete().where(t.access_keys.c.id == access_key_id))
+            await self.db.caches.bump(conn, ACCESS_KEYS)
+        self.db.caches.invalidate(ACCESS_KEYS, access_key_id)
         if result.rowcount == 0:
             raise IdentityError(f"access key {access_key_id} does not exist")
 
@@ -160,6 +170,10 @@ class IdentityService:
             row.secret,
             Principal(row.account_id, row.id, row.name, bool(row.is_root), access_key_id),
         )
+
+    async def cached_lookup_key(self, access_key_id: str) -> AccessKey | None:
+        """:meth:`lookup_key`, answered from this process's copy (:data:`ACCESS_KEYS`)."""
+        return await self.db.caches.get(ACCESS_KEYS, access_key_id, lambda: self.lookup_key(access_key_id))
 
     async def has_any_key(self) -> bool:
         async with self.db.read() as conn:

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ import sqlalchemy as sa
 
 from dockyard.core.errors import DomainError
 from dockyard.store.meta import tables as t
+from dockyard.store.meta.cache import CacheSpec
 from dockyard.store.meta.database import Database
 
 
@@ -68,13 +67,12 @@ _STORED = sa.select(t.account_settings.c.value).where(
     t.account_settings.c.name == sa.bindparam("name"),
 )
 
-# How long a node may answer BLOB_MOUNTING (asked by every /v2/ mount) from its copy: a change
-# made on another node (or by the CLI) takes effect here within this many seconds; one made
-# here at once.
+# How long a node may answer BLOB_MOUNTING (asked by every /v2/ mount) from its copy when a
+# change made elsewhere did not announce itself; `put` announces its changes, which other
+# processes notice within about a second, and this one at once.
 CACHE_SECONDS = 5.0
-_cache: weakref.WeakKeyDictionary[Database, dict[tuple[str, str], tuple[float, str | None]]] = (
-    weakref.WeakKeyDictionary()
-)
+# Stored values (None: not set) by (account, setting name).
+STORED_SETTINGS: CacheSpec[str | None] = CacheSpec("account-settings", CACHE_SECONDS)
 
 
 async def _stored(db: Database, account_id: str, name: str) -> str | None:
@@ -95,18 +93,11 @@ async def get(db: Database, account_id: str, name: str, defaults: Mapping[str, s
 async def cached_get(
     db: Database, account_id: str, name: str, defaults: Mapping[str, str] | None = None
 ) -> str:
-    """:func:`get`, answered from this process's copy for up to :data:`CACHE_SECONDS`."""
+    """:func:`get`, answered from this process's copy (:data:`STORED_SETTINGS`)."""
     spec = spec_for(name)
-    now = time.monotonic()
-    copies = _cache.setdefault(db, {})
-    hit = copies.get((account_id, spec.name))
-    if hit is not None and hit[0] > now:
-        value = hit[1]
-    else:
-        value = await _stored(db, account_id, spec.name)
-        if len(copies) > 10000:
-            copies.clear()
-        copies[(account_id, spec.name)] = (now + CACHE_SECONDS, value)
+    value = await db.caches.get(
+        STORED_SETTINGS, (account_id, spec.name), lambda: _stored(db, account_id, spec.name)
+    )
     if value is not None:
         return value
     return (defaults or {}).get(spec.name, spec.default)
@@ -123,7 +114,8 @@ async def put(db: Database, account_id: str, name: str, value: str) -> str:
         )
         if not result.rowcount:
             await conn.execute(s.insert().values(account_id=account_id, name=spec.name, value=value))
-    _cache.get(db, {}).pop((account_id, spec.name), None)
+        await db.caches.bump(conn, STORED_SETTINGS)
+    db.caches.invalidate(STORED_SETTINGS, (account_id, spec.name))
     return value
 
 

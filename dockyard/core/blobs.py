@@ -28,6 +28,7 @@ from dockyard.core.errors import (
     SizeInvalid,
     UploadUnknown,
 )
+from dockyard.core.manifests import ARCHIVE
 from dockyard.core.repositories import Repository, RepositoryService, not_found
 from dockyard.store.blobs.base import BlobStore
 from dockyard.store.meta import tables as t
@@ -165,6 +166,21 @@ class BlobService:
         query = sa.select(newest.c.digest, m.c.content).join(m, m.c.id == newest.c.manifest_id)
         async with self.db.read() as conn:
             return {row.digest: row.content for row in await conn.execute(query)}
+
+    async def only_in_archived_images(self, repository_id: int, digests: list[str]) -> set[str]:
+        """The digests that only archived images of the repository reference (ECR's ARCHIVED layers)."""
+        if not digests:
+            return set()
+        mb, m = t.manifest_blobs, t.manifests
+        query = (
+            sa.select(mb.c.digest)
+            .join(m, m.c.id == mb.c.manifest_id)
+            .where(m.c.repository_id == repository_id, mb.c.digest.in_(digests))
+            .group_by(mb.c.digest)
+            .having(sa.func.sum(sa.case((m.c.storage_class == ARCHIVE, 0), else_=1)) == 0)
+        )
+        async with self.db.read() as conn:
+            return set((await conn.execute(query)).scalars())
 
     async def unlink(self, account_id: str, repo_name: str, digest: str) -> None:
         """Remove a blob from a repository; the bytes stay until garbage collection."""

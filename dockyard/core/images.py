@@ -1,5 +1,5 @@
-"""Images as ECR sees them: manifests with their tags, listed, described, fetched and deleted
-by image ids (tag and/or digest).
+"""Images as ECR sees them: manifests with their tags, listed, described and fetched by image
+ids (tag and/or digest); deleting them is `core/image_deletion.py`, shared by every door.
 
 Everything here reads and writes the same tables as `ManifestService`, so what one door
 pushes the other sees at once. Each page is a fixed number of queries (no per-image
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.core.digests import parse_digest
 from dockyard.core.errors import DigestInvalid, DomainError, TagInvalid
-from dockyard.core.manifests import ARCHIVE, STANDARD, delete_manifest_rows
+from dockyard.core.manifests import ARCHIVE, STANDARD
 from dockyard.core.media_types import INDEXES
 from dockyard.core.names import validate_tag
 from dockyard.core.pull_exclusions import PullExclusionService
@@ -31,7 +31,7 @@ from dockyard.store.meta.database import Database
 # the stored time is older than this, so pulls cost one UPDATE per image per interval.
 PULL_TIME_RESOLUTION = timedelta(minutes=5)
 
-# ECR's failure codes and reasons for batch operations (ImageFailureCode).
+# Failure codes of batch operations (ECR's ImageFailureCode values; the ECR door words them).
 MISSING_DIGEST_AND_TAG = "MissingDigestAndTag"
 INVALID_IMAGE_DIGEST = "InvalidImageDigest"
 INVALID_IMAGE_TAG = "InvalidImageTag"
@@ -39,22 +39,6 @@ IMAGE_NOT_FOUND = "ImageNotFound"
 TAG_DOES_NOT_MATCH_DIGEST = "ImageTagDoesNotMatchDigest"
 REFERENCED_BY_MANIFEST_LIST = "ImageReferencedByManifestList"
 IMAGE_INACCESSIBLE = "ImageInaccessible"  # what BatchGetImage reports for an archived image
-
-REASONS = {
-    MISSING_DIGEST_AND_TAG: "Invalid request parameters: both tag and digest cannot be null",
-    INVALID_IMAGE_DIGEST: (
-        "Invalid request parameters: image digest should satisfy the regex '[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+'"
-    ),
-    INVALID_IMAGE_TAG: (
-        "Invalid request parameters: image tag should satisfy the regex '[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}'"
-    ),
-    IMAGE_NOT_FOUND: "Requested image not found",
-    TAG_DOES_NOT_MATCH_DIGEST: "Invalid request parameters: given tag does not map to the given digest",
-    IMAGE_INACCESSIBLE: (
-        "The requested image is archived and cannot be pulled; restore it with "
-        "UpdateImageStorageClass (targetStorageClass STANDARD) or push it again"
-    ),
-}
 
 _ECR_DIGEST_RE = re.compile(r"^[a-zA-Z0-9-_+.]+:[a-fA-F0-9]+$")
 
@@ -85,7 +69,7 @@ class ImageLookupFailed(DomainError):
     """An image id names no image (or is malformed); `failure` says how, as a batch would."""
 
     def __init__(self, problem: ImageFailure) -> None:
-        super().__init__(problem.reason)
+        super().__init__(problem.reason or problem.code)
         self.failure = problem
 
 
@@ -109,36 +93,24 @@ async def set_storage_class_rows(conn: AsyncConnection, manifest_ids: Sequence[i
 # ------------------------------------------------------------------------------ values
 @dataclass(frozen=True, slots=True)
 class ImageId:
-    """One entry of an ECR `imageIds` list, as the caller wrote it."""
+    """An image named by digest and/or tag, as the caller wrote it."""
 
     digest: str | None = None
     tag: str | None = None
 
-    @classmethod
-    def from_params(cls, value: dict[str, Any]) -> ImageId:
-        return cls(value.get("imageDigest"), value.get("imageTag"))
-
-    def to_params(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        if self.digest is not None:
-            out["imageDigest"] = self.digest
-        if self.tag is not None:
-            out["imageTag"] = self.tag
-        return out
-
 
 @dataclass(frozen=True, slots=True)
 class ImageFailure:
+    """Why one image id of a batch failed: a failure code, and a reason when the case has its
+    own (the doors word the others)."""
+
     image_id: ImageId
     code: str
-    reason: str
-
-    def to_params(self) -> dict[str, Any]:
-        return {"imageId": self.image_id.to_params(), "failureCode": self.code, "failureReason": self.reason}
+    reason: str | None = None
 
 
 def failure(image_id: ImageId, code: str, reason: str | None = None) -> ImageFailure:
-    return ImageFailure(image_id, code, reason or REASONS[code])
+    return ImageFailure(image_id, code, reason)
 
 
 @dataclass(slots=True)
@@ -187,12 +159,6 @@ class ImageReferrer:
     size: int
     annotations: dict[str, str] | None
     status: str = ACTIVE  # ECR's artifactStatus: ARCHIVED when in the archive storage class
-
-
-@dataclass
-class DeleteResult:
-    deleted: list[ImageId] = field(default_factory=list)
-    failures: list[ImageFailure] = field(default_factory=list)
 
 
 @dataclass
@@ -303,7 +269,7 @@ class ImageService:
         """The images the ids name, each once, in request order, and the ids that name none."""
         async with self.db.read() as conn:
             repo = await self.repositories.get(account_id, repo_name, conn)
-            resolved = await self._resolve(conn, repo, ids, with_content=False)
+            resolved = await self.resolve_ids(conn, repo, ids, with_content=False)
             wanted = list(dict.fromkeys(mid for _, mid in resolved.hits))
             infos: list[ImageInfo] = []
             if wanted:
@@ -409,7 +375,7 @@ class ImageService:
     ) -> tuple[Repository, list[FetchedImage], list[ImageFailure]]:
         async with self.db.read() as conn:
             repo = await self.repositories.get(account_id, repo_name, conn)
-            resolved = await self._resolve(conn, repo, dedupe(ids), with_content=True)
+            resolved = await self.resolve_ids(conn, repo, dedupe(ids), with_content=True)
         images = []
         failures = resolved.failures
         for image_id, mid in resolved.hits:
@@ -508,7 +474,7 @@ class ImageService:
         m, mc = t.manifests, t.manifest_children
         async with self.db.write() as conn:
             repo = await self.repositories.get(account_id, repo_name, conn)
-            resolved = await self._resolve(conn, repo, [image_id], with_content=False)
+            resolved = await self.resolve_ids(conn, repo, [image_id], with_content=False)
             if resolved.failures:
                 raise ImageLookupFailed(resolved.failures[0])
             _, mid = resolved.hits[0]
@@ -549,90 +515,6 @@ class ImageService:
                 ids.extend((await conn.execute(query)).scalars())
             await set_storage_class_rows(conn, ids, target)
         return full, image_status(target)
-
-        # ------------------------------------------------------------ BatchDeleteImage
-
-    async def batch_delete(self, account_id: str, repo_name: str, ids: Sequence[ImageId]) -> DeleteResult:
-        """Untag (by tag; the last tag takes the image with it) or delete (by digest), in order.
-
-        A manifest that an index of the repository still references is refused with
-        ImageReferencedByManifestList, unless that index goes earlier in the same batch.
-        """
-        result = DeleteResult()
-        async with self.db.write() as conn:
-            repo = await self.repositories.get(account_id, repo_name, conn)
-            resolved = await self._resolve(conn, repo, dedupe(ids), with_content=False)
-            result.failures.extend(resolved.failures)
-            if not resolved.hits:
-                return result
-            candidate_ids = {mid for _, mid in resolved.hits}
-            tags_of: dict[int, set[str]] = {mid: set() for mid in candidate_ids}
-            for row in await conn.execute(
-                sa.select(t.tags.c.manifest_id, t.tags.c.name).where(t.tags.c.manifest_id.in_(candidate_ids))
-            ):
-                tags_of[row.manifest_id].add(row.name)
-            digest_of = {mid: resolved.manifests[mid].digest for mid in candidate_ids}
-            parents: dict[str, set[int]] = {}
-            mc = t.manifest_children
-            for row in await conn.execute(
-                sa.select(mc.c.child_digest, mc.c.parent_id).where(
-                    mc.c.repository_id == repo.id, mc.c.child_digest.in_(set(digest_of.values()))
-                )
-            ):
-                parents.setdefault(row.child_digest, set()).add(row.parent_id)
-
-            deleted: set[int] = set()
-            removed_tags: list[str] = []
-
-            def referencing(mid: int) -> list[int]:
-                return sorted(p for p in parents.get(digest_of[mid], set()) if p not in deleted and p != mid)
-
-            def refuse(image_id: ImageId, mid: int) -> None:
-                result.failures.append(
-                    failure(
-                        image_id,
-                        REFERENCED_BY_MANIFEST_LIST,
-                        f"Requested image referenced by manifest list: [{digest_of[mid]}]",
-                    )
-                )
-
-            for image_id, mid in resolved.hits:
-                if mid in deleted:
-                    result.failures.append(failure(image_id, IMAGE_NOT_FOUND))
-                    continue
-                if image_id.digest is None:  # by tag: untag; the last tag deletes the image
-                    assert image_id.tag is not None
-                    if image_id.tag not in tags_of[mid]:
-                        result.failures.append(failure(image_id, IMAGE_NOT_FOUND))
-                        continue
-                    if tags_of[mid] == {image_id.tag} and referencing(mid):
-                        refuse(image_id, mid)
-                        continue
-                    tags_of[mid].discard(image_id.tag)
-                    removed_tags.append(image_id.tag)
-                    result.deleted.append(ImageId(digest_of[mid], image_id.tag))
-                    if not tags_of[mid]:
-                        deleted.add(mid)
-                    continue
-                if referencing(mid):  # by digest: the image and every tag
-                    refuse(image_id, mid)
-                    continue
-                remaining = sorted(tags_of[mid])
-                deleted.add(mid)
-                tags_of[mid] = set()
-                removed_tags.extend(remaining)
-                if remaining:
-                    result.deleted.extend(ImageId(digest_of[mid], tag) for tag in remaining)
-                else:
-                    result.deleted.append(ImageId(digest_of[mid]))
-
-            if removed_tags:
-                await conn.execute(
-                    t.tags.delete().where(t.tags.c.repository_id == repo.id, t.tags.c.name.in_(removed_tags))
-                )
-            if deleted:
-                await delete_manifest_rows(conn, sorted(deleted))
-        return result
 
     # ------------------------------------------------------------ ListImageReferrers
     async def referrers_page(
@@ -683,8 +565,8 @@ class ImageService:
         return items, len(rows) > limit
 
     # ------------------------------------------------------------ id resolution
-    async def _resolve(
-        self,
+    @staticmethod
+    async def resolve_ids(
         conn: AsyncConnection,
         repo: Repository,
         ids: Sequence[ImageId],

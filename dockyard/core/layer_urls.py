@@ -20,6 +20,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
+from dockyard.store.meta.cache import CacheSpec
 from dockyard.store.meta.database import Database
 
 LAYER_URL_TTL = 3600
@@ -94,15 +95,17 @@ class LayerUrlSigner:
         return grant
 
 
-_signers: dict[str, LayerUrlSigner] = {}
+# The signer of the database's key, made once per process (the key never changes).
+SIGNERS: CacheSpec[LayerUrlSigner] = CacheSpec("layer-url-signers", None)
 
 
 async def signer_for(db: Database) -> LayerUrlSigner:
     """The signer of this database's key (created on first use), cached per process."""
-    signer = _signers.get(db.url)
-    if signer is None:
+
+    async def load() -> LayerUrlSigner:
         from dockyard.store.meta.server_settings import get_or_create
 
         secret = await get_or_create(db, KEY_SCOPE, KEY_NAME, LayerUrlSigner.generate_key)
-        signer = _signers[db.url] = LayerUrlSigner.from_secret(secret)
-    return signer
+        return LayerUrlSigner.from_secret(secret)
+
+    return await db.caches.get(SIGNERS, KEY_NAME, load)

@@ -1,4 +1,4 @@
-"""Manifests and tags: push, pull, delete, referrers and tag listing.
+"""Manifests and tags: push, pull, referrers and tag listing (deletes: `core/image_deletion.py`).
 
 Each read is one indexed query; each push is one transaction that checks every
 referenced blob and child manifest, stores the exact bytes, and moves tags.
@@ -372,29 +372,6 @@ class ManifestService:
             )
         return True
 
-    # ---------------------------------------------------------------- deletes
-    async def delete(self, account_id: str, repo_name: str, reference: str) -> None:
-        """Delete by digest (the manifest and its tags) or by tag (just the tag)."""
-        async with self.db.write() as conn:
-            repo = await self.repositories.get(account_id, repo_name, conn)
-            if is_digest(reference):
-                parse_digest(reference)
-                manifest_id = await conn.scalar(
-                    sa.select(t.manifests.c.id).where(
-                        t.manifests.c.repository_id == repo.id, t.manifests.c.digest == reference
-                    )
-                )
-                if manifest_id is None:
-                    raise ManifestUnknown(f"manifest {reference} is unknown to repository '{repo_name}'")
-                await delete_manifest_rows(conn, [manifest_id])
-            else:
-                validate_tag(reference)
-                result = await conn.execute(
-                    t.tags.delete().where(t.tags.c.repository_id == repo.id, t.tags.c.name == reference)
-                )
-                if result.rowcount == 0:
-                    raise ManifestUnknown(f"tag {reference!r} is unknown to repository '{repo_name}'")
-
     # ---------------------------------------------------------------- listings
     async def list_tags(
         self, account_id: str, repo_name: str, last: str | None, limit: int | None
@@ -462,14 +439,6 @@ async def _restore(conn: AsyncConnection, repository_id: int, manifest_id: int) 
         )
         .values(storage_class=STANDARD, activated_at=t.now())
     )
-
-
-async def delete_manifest_rows(conn: AsyncConnection, manifest_ids: list[int]) -> None:
-    """Remove manifests with their tags and reference rows (explicit, not via cascades)."""
-    await conn.execute(t.tags.delete().where(t.tags.c.manifest_id.in_(manifest_ids)))
-    await conn.execute(t.manifest_blobs.delete().where(t.manifest_blobs.c.manifest_id.in_(manifest_ids)))
-    await conn.execute(t.manifest_children.delete().where(t.manifest_children.c.parent_id.in_(manifest_ids)))
-    await conn.execute(t.manifests.delete().where(t.manifests.c.id.in_(manifest_ids)))
 
 
 def referrers_index(referrers: list[Referrer]) -> bytes:

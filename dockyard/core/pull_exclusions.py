@@ -2,15 +2,13 @@
 
 ECR keeps one list per registry (account), of at most 100 IAM user or role ARNs
 (RegisterPullTimeUpdateExclusion). Pulls consult it through `excluded()`, which caches
-each account's set for `CACHE_SECONDS`, so a pull costs no extra query in the common
-case; changes made through this process drop the cache at once, other processes see
-them within `CACHE_SECONDS`.
+each account's set (`EXCLUDED`, for up to `CACHE_SECONDS`), so a pull costs no extra query
+in the common case; changes made through this process drop the cache at once, other
+processes see them within about a second (the writes bump `EXCLUDED`).
 """
 
 from __future__ import annotations
 
-import time
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,10 +16,13 @@ import sqlalchemy as sa
 
 from dockyard.core.errors import DomainError
 from dockyard.store.meta import tables as t
+from dockyard.store.meta.cache import CacheSpec
 from dockyard.store.meta.database import Database
 
 MAX_EXCLUSIONS = 100  # per registry (the list's maximum length in the model)
 CACHE_SECONDS = 30.0
+# Each account's excluded principal ARNs, by account id.
+EXCLUDED: CacheSpec[frozenset[str]] = CacheSpec("pull-time-exclusions", CACHE_SECONDS)
 
 
 class ExclusionAlreadyExists(DomainError):
@@ -42,43 +43,22 @@ class Exclusion:
     created_at: datetime
 
 
-# Database -> account -> (expires at, excluded ARNs). Weak keys: a closed database goes away.
-_CACHE: weakref.WeakKeyDictionary[Database, dict[str, tuple[float, frozenset[str]]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def forget(db: Database, account_id: str | None = None) -> None:
-    """Drop the cached sets (one account's, or all of them)."""
-    cached = _CACHE.get(db)
-    if cached is None:
-        return
-    if account_id is None:
-        cached.clear()
-    else:
-        cached.pop(account_id, None)
-
-
 class PullExclusionService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def excluded(self, account_id: str) -> frozenset[str]:
-        """The account's excluded principal ARNs, cached for CACHE_SECONDS."""
-        cached = _CACHE.setdefault(self.db, {})
-        hit = cached.get(account_id)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        """The account's excluded principal ARNs (cached: :data:`EXCLUDED`)."""
+        return await self.db.caches.get(EXCLUDED, account_id, lambda: self._excluded(account_id))
+
+    async def _excluded(self, account_id: str) -> frozenset[str]:
         pt = t.pull_time_exclusions
         async with self.db.read() as conn:
-            arns = frozenset(
+            return frozenset(
                 (await conn.execute(sa.select(pt.c.principal_arn).where(pt.c.account_id == account_id)))
                 .scalars()
                 .all()
             )
-        cached[account_id] = (now + CACHE_SECONDS, arns)
-        return arns
 
     async def page(self, account_id: str, after: str | None, limit: int) -> tuple[list[Exclusion], bool]:
         """One page of the account's exclusions by ARN; True when more follow."""
@@ -117,7 +97,8 @@ class PullExclusionService:
             await conn.execute(
                 pt.insert().values(account_id=account_id, principal_arn=principal_arn, created_at=created)
             )
-        forget(self.db, account_id)
+            await self.db.caches.bump(conn, EXCLUDED)
+        self.db.caches.invalidate(EXCLUDED, account_id)
         return Exclusion(principal_arn, created)
 
     async def deregister(self, account_id: str, principal_arn: str) -> None:
@@ -131,4 +112,5 @@ class PullExclusionService:
                     f"The principal '{principal_arn}' is not excluded from pull time updates in "
                     f"the registry with id '{account_id}'"
                 )
-        forget(self.db, account_id)
+            await self.db.caches.bump(conn, EXCLUDED)
+        self.db.caches.invalidate(EXCLUDED, account_id)

@@ -22,15 +22,15 @@ class PushTargets:
         *,
         create_on_push: bool,
         region: str,
-        forget_repository_policy: Callable[[str, str], None],
+        repository_policy_set: Callable[[str, str], Awaitable[None]],
     ) -> None:
-        """``forget_repository_policy(account_id, name)`` runs after a template gave a new
-        repository a policy, so caches of "no policy" (the authorizer's) do not outlive it."""
+        """``repository_policy_set(account_id, name)`` runs after a template gave a new repository
+        a policy, so caches of "no policy" (the authorizer's) do not outlive it."""
         self.repositories = repositories
         self.templates = templates
         self.create_on_push = create_on_push
         self.region = region
-        self.forget_repository_policy = forget_repository_policy
+        self.repository_policy_set = repository_policy_set
 
     async def repository_for_push(
         self,
@@ -75,5 +75,5 @@ class PushTargets:
         except RepositoryAlreadyExists:
             return await self.repositories.get(account_id, name)  # created concurrently
         if template.repository_policy:
-            self.forget_repository_policy(account_id, name)
+            await self.repository_policy_set(account_id, name)
         return created

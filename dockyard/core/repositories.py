@@ -232,6 +232,17 @@ class RepositoryService:
             raise not_found(account_id, name)
         return Repository.from_row(row)
 
+    async def with_lifecycle_policy(self, account_id: str) -> list[Repository]:
+        """The account's repositories that have a lifecycle policy, by name."""
+        r = t.repositories
+        query = (
+            sa.select(r)
+            .where(r.c.account_id == account_id, r.c.lifecycle_policy.is_not(None))
+            .order_by(r.c.name)
+        )
+        async with self.db.read() as conn:
+            return [Repository.from_row(row) for row in await conn.execute(query)]
+
     async def list(self, account_id: str, names: list[str] | None = None) -> list[Repository]:
         query = (
             sa.select(t.repositories)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dockyard.core.errors import DomainError
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
+
+if TYPE_CHECKING:
+    from dockyard.core.repositories import RepositoryService
 
 MAX_TAGS = 50
 KEY_MAX, VALUE_MAX = 128, 256
@@ -133,3 +137,19 @@ class ResourceTagService:
         if keys:
             rt = t.repository_tags
             await conn.execute(rt.delete().where(rt.c.repository_id == repository_id, rt.c.key.in_(keys)))
+
+    async def tag_repository(
+        self, repositories: RepositoryService, account_id: str, name: str, tags: Mapping[str, str]
+    ) -> None:
+        """TagResource: add or overwrite a repository's tags, in one transaction."""
+        async with self.db.write() as conn:
+            repo = await repositories.get(account_id, name, conn)
+            await self.add(conn, repo.id, tags)
+
+    async def untag_repository(
+        self, repositories: RepositoryService, account_id: str, name: str, keys: Iterable[str]
+    ) -> None:
+        """UntagResource: remove tags of a repository by key, in one transaction."""
+        async with self.db.write() as conn:
+            repo = await repositories.get(account_id, name, conn)
+            await self.remove(conn, repo.id, keys)

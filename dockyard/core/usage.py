@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.store.meta import tables as t
+from dockyard.store.meta.database import Database
 
 
 @dataclass(frozen=True)
@@ -115,3 +116,9 @@ def human_size(n: int) -> str:
             return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")
+
+
+async def account_usage(db: Database, account_id: str, name: str | None = None) -> list[RepositoryUsage]:
+    """:func:`repository_usage` in a read transaction of its own (for callers holding no connection)."""
+    async with db.read() as conn:
+        return await repository_usage(conn, account_id, name)

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from dockyard.core import account_settings, resource_tags, templates
+from dockyard.core import errors as de
+from dockyard.core.images import StorageClassUnchanged
+from dockyard.core.pull_exclusions import ExclusionAlreadyExists, ExclusionLimitExceeded, ExclusionNotFound
+from dockyard.core.repositories import InvalidRepositorySetting
+
 SERVER_EXCEPTION = "ServerException"
 
 
@@ -196,3 +202,57 @@ def image_already_exists(repository: str, registry_id: str, digest: str, tag: st
 def limit_exceeded(message: str) -> EcrError:
     """LimitExceededException (quota hit)."""
     return EcrError("LimitExceededException", message)
+
+
+# --- domain errors: the one table ----------------------------------------------------
+
+# The ECR exception each domain error answers with, keeping the domain's message. Handlers
+# catch and re-raise only where ECR words a case differently (e.g. UploadNotFoundException).
+DOMAIN_CODES: dict[type[de.DomainError], str] = {
+    de.RepositoryNotFound: "RepositoryNotFoundException",
+    de.RepositoryAlreadyExists: "RepositoryAlreadyExistsException",
+    de.RepositoryNotEmpty: "RepositoryNotEmptyException",
+    de.NameInvalid: "InvalidParameterException",
+    de.TagInvalid: "InvalidParameterException",
+    de.DigestInvalid: "InvalidParameterException",
+    de.ManifestInvalid: "InvalidParameterException",
+    de.ManifestTooLarge: "InvalidParameterException",
+    de.ManifestBlobUnknown: "LayersNotFoundException",
+    de.ManifestUnknown: "ImageNotFoundException",
+    de.TagImmutable: "ImageTagAlreadyExistsException",
+    de.ImageReferenced: "InvalidParameterException",
+    de.UploadUnknown: "UploadNotFoundException",
+    de.Denied: "AccessDeniedException",
+    resource_tags.TooManyTags: "TooManyTagsException",
+    resource_tags.InvalidTag: "InvalidTagParameterException",
+    InvalidRepositorySetting: "InvalidParameterException",
+    templates.TemplateAlreadyExists: "TemplateAlreadyExistsException",
+    templates.TemplateNotFound: "TemplateNotFoundException",
+    templates.InvalidTemplate: "InvalidParameterException",
+    account_settings.InvalidSetting: "ValidationException",
+    ExclusionAlreadyExists: "ExclusionAlreadyExistsException",
+    ExclusionNotFound: "ExclusionNotFoundException",
+    ExclusionLimitExceeded: "LimitExceededException",
+    StorageClassUnchanged: "ImageStorageClassUpdateNotSupportedException",
+}
+
+# The ECR exception of each neutral kind of validation failure (lifecycle policies, scanning
+# configurations): a value the service refuses, or a request outside the API model.
+VALIDATION_CODES: dict[str, str] = {
+    "invalid": "InvalidParameterException",
+    "malformed": "ValidationException",
+}
+
+
+def from_domain(err: de.DomainError) -> EcrError:
+    """The ECR error of a domain error (InvalidParameterException for any not in the table)."""
+    for cls in type(err).__mro__:
+        code = DOMAIN_CODES.get(cls)
+        if code is not None:
+            return EcrError(code, err.message)
+    return EcrError("InvalidParameterException", err.message)
+
+
+def from_validation(kind: str, message: str) -> EcrError:
+    """The ECR error of a validation failure of the given neutral kind."""
+    return EcrError(VALIDATION_CODES[kind], message)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-import time
-from typing import Any
 
 from starlette.requests import Request
 
 from dockyard.auth.identity import ROOT_USER
 from dockyard.auth.principals import Principal
+from dockyard.auth.request_context import RequestOrigin
 from dockyard.ecr import actions, sigv4
 from dockyard.ecr.actions.base import Call
 from dockyard.ecr.dispatch import Endpoint, make_endpoint
@@ -19,47 +18,9 @@ from dockyard.registry import Registry
 
 log = logging.getLogger("dockyard.ecr")
 _SCOPE_REGION = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
-KEY_CACHE_SECONDS = 30.0
-
-
-class KeyCache:
-    """Access key lookups, cached briefly: every API call needs one."""
-
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
-        self._cache: dict[str, tuple[float, sigv4.Credential | None, Principal | None]] = {}
-
-    async def lookup(self, access_key_id: str) -> tuple[sigv4.Credential | None, Principal | None]:
-        now = time.monotonic()
-        hit = self._cache.get(access_key_id)
-        if hit is not None and hit[0] > now:
-            return hit[1], hit[2]
-        key = await self.registry.identity.lookup_key(access_key_id)
-        entry = (
-            (
-                now + KEY_CACHE_SECONDS,
-                sigv4.Credential(key.access_key_id, key.secret_access_key),
-                key.principal,
-            )
-            if key
-            else (now + KEY_CACHE_SECONDS, None, None)
-        )
-        if len(self._cache) > 10000:
-            self._cache.clear()
-        self._cache[access_key_id] = entry
-        return entry[1], entry[2]
-
-
-def _origin(request: Request) -> dict[str, Any]:
-    """Where the call came from, for aws:SourceIp and aws:SecureTransport."""
-    return {
-        "source_ip": request.client.host if request.client else None,
-        "secure": request.url.scheme == "https",
-    }
 
 
 def build_endpoint(registry: Registry) -> Endpoint:
-    keys = KeyCache(registry)
     dev_account = registry.settings.dev_accept_any_credentials
 
     async def authenticate(request: Request, body: bytes) -> Call:
@@ -71,18 +32,19 @@ def build_endpoint(registry: Registry) -> Endpoint:
             m = _SCOPE_REGION.search(header)
             region = m.group(1) if m else registry.settings.region
             principal = Principal(dev_account, f"AIDA{dev_account}", ROOT_USER, is_root=True)
-            return Call(principal, region, registry, host, **_origin(request))
+            return Call(principal, region, registry, host, origin=RequestOrigin.from_asgi(request.scope))
 
         principals: dict[str, Principal] = {}
 
         async def lookup(access_key_id: str) -> sigv4.Credential | None:
-            credential, principal = await keys.lookup(access_key_id)
-            if principal is not None:
-                principals[access_key_id] = principal
-            return credential
+            key = await registry.identity.cached_lookup_key(access_key_id)
+            if key is None:
+                return None
+            principals[access_key_id] = key.principal
+            return sigv4.Credential(key.access_key_id, key.secret_access_key)
 
         verified = await sigv4.verify_asgi_request(request, body, lookup)
         principal = principals[verified.access_key_id]
-        return Call(principal, verified.region, registry, host, **_origin(request))
+        return Call(principal, verified.region, registry, host, origin=RequestOrigin.from_asgi(request.scope))
 
     return make_endpoint(actions.all_actions(), authenticate)

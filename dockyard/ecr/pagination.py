@@ -1,16 +1,24 @@
-"""Opaque, tamper-proof ``nextToken`` values for paginated ECR operations.
+"""Opaque, tamper-proof ``nextToken`` values for paginated ECR operations: the one pager of
+every ECR action.
 
 A token carries the handler's cursor (e.g. the last key seen) so listing stays stateless.
 It is a JWE (``dir`` + A256GCM) so clients can neither read nor forge cursors, and it is
 bound to the operation that issued it so a ListImages token cannot be replayed into
 DescribeRepositories.
+
+Two payloads, both sealed with the server-wide key (`pagination_key`):
+
+* a scoped cursor (`open_cursor` / `seal_cursor`): any JSON cursor, valid only for the same
+  listing (``scope``: repository, filters...) and for ``TOKEN_MAX_AGE`` seconds;
+* a name cursor (`page_start` / `next_token`): the last name listed in one account
+  (DescribeRepositories, DescribeRepositoryCreationTemplates).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -18,13 +26,20 @@ from joserfc import jwe
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
+from dockyard.core import server_keys
 from dockyard.ecr.errors import EcrError, invalid_parameter
+
+if TYPE_CHECKING:
+    from dockyard.ecr.actions.base import Call, Params
 
 _ALGORITHMS = ("dir", "A256GCM")
 _HEADER = {"alg": "dir", "enc": "A256GCM"}
 _KDF_INFO = b"dockyard/ecr/nextToken/v1"
 
 INVALID_TOKEN_MESSAGE = "Invalid parameter at 'nextToken' failed to satisfy constraint: 'Invalid NextToken'"
+
+DEFAULT_PAGE_SIZE = 100  # what ECR returns when maxResults is not given
+TOKEN_MAX_AGE = 24 * 3600  # scoped cursors older than this are refused
 
 
 def _derive_key(key: bytes) -> OctKey:
@@ -69,3 +84,46 @@ def decode_token(token: Any, key: bytes, operation: str, max_age: float | None =
 
 def _invalid() -> EcrError:
     return invalid_parameter(INVALID_TOKEN_MESSAGE)
+
+
+def bad_token() -> EcrError:
+    """The error for a nextToken whose cursor is not what the listing expects."""
+    return _invalid()
+
+
+async def pagination_key(call: Call) -> bytes:
+    """The server-wide nextToken sealing key (shared by every node through the database)."""
+    return await server_keys.pagination_key(call.registry.db)
+
+
+async def open_cursor(call: Call, params: Params, scope: dict[str, Any]) -> dict[str, Any] | None:
+    """The cursor in `nextToken` (None for the first page), which must come from the same
+    operation and listing."""
+    token = params.get("nextToken")
+    if token is None:
+        return None
+    payload = decode_token(token, await pagination_key(call), call.operation, TOKEN_MAX_AGE)
+    if payload.get("scope") != scope:
+        raise _invalid()
+    return payload
+
+
+async def seal_cursor(call: Call, scope: dict[str, Any], cursor: Any) -> str:
+    """The nextToken that continues the listing ``scope`` after ``cursor``."""
+    return encode_token({"scope": scope, "c": cursor}, await pagination_key(call), call.operation)
+
+
+async def page_start(call: Call, params: Params, account_id: str) -> str | None:
+    """The name a name-cursor nextToken carries (None for the first page); tokens are per account."""
+    token = params.get("nextToken")
+    if token is None:
+        return None
+    payload = decode_token(token, await pagination_key(call), call.operation)
+    if payload.get("a") != account_id or not isinstance(payload.get("after"), str):
+        raise _invalid()
+    return str(payload["after"])
+
+
+async def next_token(call: Call, account_id: str, after: str) -> str:
+    """The name-cursor nextToken that continues an account's listing after the name ``after``."""
+    return encode_token({"a": account_id, "after": after}, await pagination_key(call), call.operation)

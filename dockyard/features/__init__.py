@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from dockyard.config import Settings
+    from dockyard.core.image_deletion import ImageDeletion
     from dockyard.jobs.scheduler import Periodic
     from dockyard.jobs.worker import JobHandler
     from dockyard.store.blobs.base import BlobStore
@@ -33,6 +34,9 @@ class RegistryParts(Protocol):
 
     @property
     def store(self) -> BlobStore: ...
+
+    @property
+    def image_deletion(self) -> ImageDeletion: ...
 
     async def enqueue(self, kind: str, payload: dict[str, Any], **kwargs: Any) -> int | None:
         """Queue a job and wake this process's worker (see :meth:`JobQueue.enqueue`)."""

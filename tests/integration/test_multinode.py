@@ -7,6 +7,7 @@ killed with SIGKILL loses nothing, and its background job is finished elsewhere.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import threading
@@ -20,6 +21,7 @@ import httpx
 import pytest
 from clients import Registry, Skopeo, build_oci_layout, dockyard_server
 from conftest import require_tool
+from ecrtools import ecr_client
 
 from tests import services
 
@@ -122,6 +124,32 @@ def test_push_through_one_node_pull_through_another(cluster: Cluster, tmp_path: 
     assert a.manifest_digest(repo, "v1") == b.manifest_digest(repo, "v1")
     for blob in (out / "blobs" / "sha256").iterdir():
         assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
+
+
+def test_repository_policy_set_through_one_node_applies_on_another_before_the_ttl(cluster: Cluster) -> None:
+    from dockyard.auth.authorizer import POLICY_CACHE_SECONDS
+
+    a, b = cluster.node("a"), cluster.node("b")
+    repo = f"multi/{uuid.uuid4().hex[:8]}"
+    a.create_repo(repo)
+    missing = digest_of(uuid.uuid4().bytes)
+
+    def head_on_b() -> int:
+        with b.http() as http:
+            return http.head(f"/v2/{repo}/blobs/{missing}").status_code
+
+    cached_at = time.monotonic()
+    assert head_on_b() == 404  # allowed (the blob is unknown); B now holds its copy of "no policy"
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "ecr:BatchCheckLayerAvailability"}],
+    }
+    ecr_client(a).set_repository_policy(repositoryName=repo, policyText=json.dumps(deny))
+    # A bumped the policies' generation: B drops its copy at its next check (once a second),
+    # well before the copy would expire.
+    while head_on_b() != 403:
+        assert time.monotonic() - cached_at < POLICY_CACHE_SECONDS, "node B still answers from its copy"
+        time.sleep(0.1)
 
 
 def test_chunked_upload_alternating_between_nodes(cluster: Cluster) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dockyard.config import Settings
+from dockyard.core.image_deletion import ImageDeletion
 from dockyard.core.images import ImageService
 from dockyard.core.manifests import ManifestService
 from dockyard.core.repositories import Repository, RepositoryService
@@ -52,6 +53,7 @@ class MetadataEnv:
         self.repos = RepositoryService(db)
         self.manifests = ManifestService(db, self.repos)
         self.images = ImageService(db, self.repos)
+        self.deletion = ImageDeletion(db, self.repos)
 
     async def blob(self, repo: Repository, data: bytes) -> dict[str, Any]:
         digest = sha256(data)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from registry_testlib import run, sha256
 
 from dockyard.core.errors import ManifestBlobUnknown
+from dockyard.core.images import ImageId
 from dockyard.core.repositories import Repository
 from dockyard.features.gc import collector as gc
 from dockyard.registry import Registry
@@ -107,7 +108,7 @@ def test_unreferenced_old_blobs_removed_referenced_and_young_kept(tmp_path: Path
 
         # Deleting the image makes its blobs garbage once they are old enough.
         image = sha256(manifest(config, layer))
-        await registry.manifests.delete(registry.settings.account_id, "unit/gc", image)
+        await registry.image_deletion.delete(registry.settings.account_id, "unit/gc", [ImageId(image)])
         report = await gc.collect(registry, grace_hours=0)
         assert report.blobs_removed == 3
         assert await blob_rows(registry) == set()
@@ -155,8 +156,8 @@ def test_push_between_listing_and_deleting_keeps_the_links(tmp_path: Path) -> No
         async with registry.db.write() as conn:
             assert await gc.delete_links(conn, links, cutoff) == 0
         # Even with the manifest gone again, the fresh referenced_at protects the links.
-        await registry.manifests.delete(
-            registry.settings.account_id, "unit/gc-b", sha256(manifest(config, layer))
+        await registry.image_deletion.delete(
+            registry.settings.account_id, "unit/gc-b", [ImageId(sha256(manifest(config, layer)))]
         )
         async with registry.db.write() as conn:
             assert await gc.delete_links(conn, links, cutoff) == 0

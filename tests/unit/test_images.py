@@ -181,19 +181,19 @@ def test_batch_delete_order_and_index_children(tmp_path: Path) -> None:
         index_digest = await env.push(repo, index_of(child), "multi")
         multi = await env.push(repo, await env.image(repo), "x", "y")
 
-        result = await env.images.batch_delete(
+        result = await env.deletion.delete(
             ACCOUNT, "app", [ImageId(child_digest), ImageId(None, "child-tag"), ImageId(None, "x")]
         )
         assert [f.code for f in result.failures] == ["ImageReferencedByManifestList"] * 2
-        assert result.deleted == [ImageId(multi, "x")]
+        assert result.removed == [ImageId(multi, "x")]
 
-        result = await env.images.batch_delete(
+        result = await env.deletion.delete(
             ACCOUNT,
             "app",
             [ImageId(index_digest), ImageId(None, "child-tag"), ImageId(child_digest), ImageId(None, "y")],
         )
         assert result.failures[0].code == "ImageNotFound"  # the last tag already took the child
-        assert result.deleted == [
+        assert result.removed == [
             ImageId(index_digest, "multi"),
             ImageId(child_digest, "child-tag"),
             ImageId(multi, "y"),

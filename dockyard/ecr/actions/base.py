@@ -8,16 +8,19 @@ only speaks domain objects and ECR's field names.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
 
 from dockyard import addresses
-from dockyard.auth.authorizer import authorizer_for, deny_reason, request_context
+from dockyard.auth.authorize import AccessDenied, Resource
+from dockyard.auth.authorize import authorize as authorize_action
+from dockyard.auth.authorizer import authorizer_for
 from dockyard.auth.policy import ContextValue
 from dockyard.auth.principals import Principal
+from dockyard.auth.request_context import RequestOrigin, request_context
 from dockyard.core import errors as de
-from dockyard.ecr.errors import EcrError, access_denied
+from dockyard.ecr.errors import EcrError, access_denied, from_domain
 from dockyard.registry import Registry
 
 Params = dict[str, Any]
@@ -38,8 +41,7 @@ class Call:
     operation: str = ""
     # Other accounts whose registry this call was authorized to reach (by policies).
     authorized_accounts: frozenset[str] = frozenset()
-    source_ip: str | None = None  # the client's address, for aws:SourceIp
-    secure: bool = False  # reached over https, for aws:SecureTransport
+    origin: RequestOrigin = field(default_factory=RequestOrigin)  # for aws:SourceIp, aws:SecureTransport
 
     @property
     def settings(self) -> Any:
@@ -66,31 +68,9 @@ class Call:
         return addresses.registry_host(self.settings, account_id, self.host, self.region)
 
 
-# Default translation of domain errors; handlers catch and re-raise where ECR differs.
-_DEFAULT_CODES: dict[type[de.DomainError], str] = {
-    de.RepositoryNotFound: "RepositoryNotFoundException",
-    de.RepositoryAlreadyExists: "RepositoryAlreadyExistsException",
-    de.RepositoryNotEmpty: "RepositoryNotEmptyException",
-    de.NameInvalid: "InvalidParameterException",
-    de.TagInvalid: "InvalidParameterException",
-    de.DigestInvalid: "InvalidParameterException",
-    de.ManifestInvalid: "InvalidParameterException",
-    de.ManifestTooLarge: "InvalidParameterException",
-    de.ManifestBlobUnknown: "LayersNotFoundException",
-    de.ManifestUnknown: "ImageNotFoundException",
-    de.TagImmutable: "ImageTagAlreadyExistsException",
-    de.ImageReferenced: "InvalidParameterException",
-    de.UploadUnknown: "UploadNotFoundException",
-    de.Denied: "AccessDeniedException",
-}
-
-
 def to_ecr_error(err: de.DomainError) -> EcrError:
-    for cls in type(err).__mro__:
-        code = _DEFAULT_CODES.get(cls)
-        if code is not None:
-            return EcrError(code, err.message)
-    return EcrError("InvalidParameterException", err.message)
+    """The ECR error a handler's domain error answers with (the table is `ecr.errors.DOMAIN_CODES`)."""
+    return from_domain(err)
 
 
 def action(name: str) -> Callable[[Handler], Handler]:
@@ -118,22 +98,22 @@ def action(name: str) -> Callable[[Handler], Handler]:
 _STAR_RESOURCE = frozenset({"GetAuthorizationToken"})
 
 
-def _resources(call: Call, name: str, params: Params, account: str) -> list[tuple[str, str | None]]:
-    """(resource ARN, repository name or None) pairs the action must be allowed on."""
+def _resources(call: Call, name: str, params: Params, account: str) -> list[Resource]:
+    """The resources the action must be allowed on."""
     if name in _STAR_RESOURCE:
-        return [("*", None)]
+        return [Resource("*", account)]
     repository = params.get("repositoryName")
     if isinstance(repository, str) and repository:
-        return [(call.repository_arn(account, repository), repository)]
+        return [Resource(call.repository_arn(account, repository), account, repository)]
     names = params.get("repositoryNames")
     if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
-        return [(call.repository_arn(account, n), n) for n in names]
+        return [Resource(call.repository_arn(account, n), account, n) for n in names]
     arn = params.get("resourceArn")
     if isinstance(arn, str):
         parsed = addresses.parse_repository_arn(arn)
         if parsed is not None and parsed[1] == account:
-            return [(arn, parsed[2])]
-    return [(call.repository_arn(account, "*"), None)]
+            return [Resource(arn, account, parsed[2])]
+    return [Resource(call.repository_arn(account, "*"), account)]
 
 
 # What the root user may always do in its own account, whatever its repository policy says.
@@ -154,7 +134,7 @@ def _request_tags(params: Params) -> dict[str, str]:
 def call_context(call: Call, name: str = "", params: Params | None = None) -> dict[str, ContextValue]:
     """The condition keys of an ECR call."""
     tags = _request_tags(params or {}) if name in _TAGGING else None
-    return request_context(call.source_ip, call.secure, tags)
+    return request_context(call.origin, tags)
 
 
 def lists_visible(name: str, params: Params) -> bool:
@@ -174,19 +154,10 @@ async def authorize(call: Call, name: str, params: Params) -> None:
     authorizer = authorizer_for(call.registry)
     iam_action = f"ecr:{name}"
     context = call_context(call, name, params)
-    for resource, repository in _resources(call, name, params, account):
-        if repository is None:
-            policy = None
-        elif root:  # only a Deny in the repository policy bears on root: use the short-lived copy
-            policy = await authorizer.cached_repository_policy(account, repository)
-        else:
-            policy = await authorizer.repository_policy(account, repository)
-        decision = await authorizer.check(
-            principal, iam_action, resource, account, policy, context, repository=repository
-        )
-        if not decision.allowed:
-            raise access_denied(
-                principal.arn, iam_action, resource, deny_reason(decision, iam_action, principal, account)
-            )
+    for resource in _resources(call, name, params, account):
+        try:
+            await authorize_action(authorizer, principal, iam_action, resource, context)
+        except AccessDenied as denied:
+            raise access_denied(principal.arn, iam_action, denied.resource, denied.reason) from None
     if account != principal.account_id:
         call.authorized_accounts = call.authorized_accounts | {account}

@@ -9,7 +9,6 @@ through the other at once.
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 from dockyard.core.digests import digest_bytes, parse_digest
@@ -39,46 +38,22 @@ from dockyard.core.media_types import (
 )
 from dockyard.ecr.actions.base import Call, Params, Result, action
 from dockyard.ecr.errors import EcrError, image_already_exists, invalid_parameter
-from dockyard.ecr.pagination import decode_token, encode_token
+from dockyard.ecr.pagination import bad_token, open_cursor, seal_cursor
+from dockyard.ecr.shapes import (
+    failure_params,
+    image_id_from_params,
+    image_id_params,
+    scan_findings_summary,
+    scan_status,
+)
 
 DEFAULT_PAGE = 100  # DescribeImages / ListImages without maxResults
 REFERRERS_DEFAULT_PAGE = 50
-TOKEN_MAX_AGE = 24 * 3600
 
 
 # ---------------------------------------------------------------------------- helpers
 def images(call: Call) -> ImageService:
-    return ImageService(call.registry.db, call.registry.repositories)
-
-
-async def pagination_key(call: Call) -> bytes:
-    """The server-wide nextToken key, loaded once per process."""
-    registry = call.registry
-    cached: bytes | None = getattr(registry, "_pagination_key", None)
-    if cached is None:
-        from dockyard.store.meta.server_settings import get_or_create
-
-        value = await get_or_create(registry.db, "keys", "pagination", lambda: secrets.token_hex(32))
-        cached = value.encode()
-        registry._pagination_key = cached  # type: ignore[attr-defined]
-    return cached
-
-
-async def open_token(call: Call, params: Params, scope: dict[str, Any]) -> dict[str, Any] | None:
-    """The cursor in `nextToken`, which must come from the same operation and listing."""
-    token = params.get("nextToken")
-    if token is None:
-        return None
-    payload = decode_token(token, await pagination_key(call), call.operation, TOKEN_MAX_AGE)
-    if payload.get("scope") != scope:
-        from dockyard.ecr.pagination import INVALID_TOKEN_MESSAGE
-
-        raise invalid_parameter(INVALID_TOKEN_MESSAGE)
-    return payload
-
-
-async def seal_token(call: Call, scope: dict[str, Any], cursor: Any) -> str:
-    return encode_token({"scope": scope, "c": cursor}, await pagination_key(call), call.operation)
+    return call.registry.images
 
 
 def _tag_status(params: Params) -> str:
@@ -110,8 +85,8 @@ def _image_detail(
         "lastActivatedAt": info.activated_at,
     }
     if scan is not None:
-        detail["imageScanStatus"] = scan.status_json()
-        detail["imageScanFindingsSummary"] = scan.summary_json()
+        detail["imageScanStatus"] = scan_status(scan)
+        detail["imageScanFindingsSummary"] = scan_findings_summary(scan)
     return detail
 
 
@@ -121,7 +96,7 @@ async def _scans(call: Call, infos: list[ImageInfo]) -> dict[int, Any]:
 
 
 def _image_ids(params: Params) -> list[ImageId]:
-    return [ImageId.from_params(value) for value in params.get("imageIds") or []]
+    return [image_id_from_params(value) for value in params.get("imageIds") or []]
 
 
 # ---------------------------------------------------------------------------- DescribeImages
@@ -160,16 +135,16 @@ async def describe_images(call: Call, params: Params) -> Result:
     tag_status = _tag_status(params)
     status = _image_status(params)
     scope = {"repo": [account, repo_name], "tagStatus": tag_status, "imageStatus": status}
-    token = await open_token(call, params, scope)
+    token = await open_cursor(call, params, scope)
     after = token["c"] if token else None
     if after is not None and not isinstance(after, int):
-        raise _bad_token()
+        raise bad_token()
     limit = int(params.get("maxResults") or DEFAULT_PAGE)
     _, infos, more = await service.describe_page(account, repo_name, tag_status, after, limit, status)
     scans = await _scans(call, infos)
     return {
         "imageDetails": [_image_detail(call, account, repo_name, i, scans) for i in infos],
-        "nextToken": await seal_token(call, scope, infos[-1].id) if more and infos else None,
+        "nextToken": await seal_cursor(call, scope, infos[-1].id) if more and infos else None,
     }
 
 
@@ -187,12 +162,6 @@ def _invalid_id(problem: ImageFailure) -> EcrError:
     )
 
 
-def _bad_token() -> EcrError:
-    from dockyard.ecr.pagination import INVALID_TOKEN_MESSAGE
-
-    return invalid_parameter(INVALID_TOKEN_MESSAGE)
-
-
 # ---------------------------------------------------------------------------- ListImages
 @action("ListImages")
 async def list_images(call: Call, params: Params) -> Result:
@@ -201,7 +170,7 @@ async def list_images(call: Call, params: Params) -> Result:
     tag_status = _tag_status(params)
     status = _image_status(params)
     scope = {"repo": [account, repo_name], "tagStatus": tag_status, "imageStatus": status}
-    token = await open_token(call, params, scope)
+    token = await open_cursor(call, params, scope)
     after: tuple[int, str | None] | None = None
     if token is not None:
         cursor = token["c"]
@@ -211,14 +180,14 @@ async def list_images(call: Call, params: Params) -> Result:
             or not isinstance(cursor[0], int)
             or not isinstance(cursor[1], str | None)
         ):
-            raise _bad_token()
+            raise bad_token()
         after = (cursor[0], cursor[1])
     limit = int(params.get("maxResults") or DEFAULT_PAGE)
     items, more = await images(call).list_page(account, repo_name, tag_status, after, limit, status)
     last = items[-1] if items else None
     return {
-        "imageIds": [ImageId(item.digest, item.tag).to_params() for item in items],
-        "nextToken": await seal_token(call, scope, [last.manifest_id, last.tag]) if more and last else None,
+        "imageIds": [image_id_params(ImageId(item.digest, item.tag)) for item in items],
+        "nextToken": await seal_cursor(call, scope, [last.manifest_id, last.tag]) if more and last else None,
     }
 
 
@@ -314,14 +283,14 @@ async def batch_get_image(call: Call, params: Params) -> Result:
             results.append(_image(account, repo_name, image_id, child_image.content, child_image.media_type))
             pulled.append(child_image.manifest_id)
     await service.record_pull(pulled, call.principal.arn)
-    return {"images": results, "failures": [f.to_params() for f in failures]}
+    return {"images": results, "failures": [failure_params(f) for f in failures]}
 
 
 def _image(account: str, repo_name: str, image_id: ImageId, body: bytes, media_type: str) -> dict[str, Any]:
     return {
         "registryId": account,
         "repositoryName": repo_name,
-        "imageId": image_id.to_params(),
+        "imageId": image_id_params(image_id),
         "imageManifest": body.decode("utf-8", errors="replace"),
         "imageManifestMediaType": media_type,
     }
@@ -436,7 +405,7 @@ async def put_image(call: Call, params: Params) -> Result:
         "image": {
             "registryId": account,
             "repositoryName": repo_name,
-            "imageId": ImageId(result.digest, tag).to_params(),
+            "imageId": image_id_params(ImageId(result.digest, tag)),
             "imageManifest": text,
             "imageManifestMediaType": result.media_type,
         }
@@ -447,10 +416,10 @@ async def put_image(call: Call, params: Params) -> Result:
 @action("BatchDeleteImage")
 async def batch_delete_image(call: Call, params: Params) -> Result:
     account = call.account(params)
-    result = await images(call).batch_delete(account, params["repositoryName"], _image_ids(params))
+    result = await call.registry.image_deletion.delete(account, params["repositoryName"], _image_ids(params))
     return {
-        "imageIds": [i.to_params() for i in result.deleted],
-        "failures": [f.to_params() for f in result.failures],
+        "imageIds": [image_id_params(i) for i in result.removed],
+        "failures": [failure_params(f) for f in result.failures],
     }
 
 
@@ -475,10 +444,10 @@ async def list_image_referrers(call: Call, params: Params) -> Result:
         "types": artifact_types,
         "status": filters.get("artifactStatus"),
     }
-    token = await open_token(call, params, scope)
+    token = await open_cursor(call, params, scope)
     after = token["c"] if token else None
     if after is not None and not isinstance(after, str):
-        raise _bad_token()
+        raise bad_token()
     limit = int(params.get("maxResults") or REFERRERS_DEFAULT_PAGE)
     status = str(filters.get("artifactStatus") or ACTIVE)  # without a filter ECR lists ACTIVE ones
     items, more = await images(call).referrers_page(
@@ -496,5 +465,5 @@ async def list_image_referrers(call: Call, params: Params) -> Result:
             }
             for r in items
         ],
-        "nextToken": await seal_token(call, scope, items[-1].digest) if more and items else None,
+        "nextToken": await seal_cursor(call, scope, items[-1].digest) if more and items else None,
     }

@@ -19,18 +19,14 @@ import re
 from collections import OrderedDict
 from typing import Any
 
-import sqlalchemy as sa
-
 from dockyard.core.blobs import BlobAlreadyLinked
 from dockyard.core.digests import parse_digest
 from dockyard.core.errors import DigestInvalid, RangeInvalid, UploadUnknown
 from dockyard.core.layer_urls import PATH_PREFIX, signer_for
-from dockyard.core.manifests import ARCHIVE
 from dockyard.core.repositories import Repository
 from dockyard.ecr.actions.base import Call, Params, Result, action, authorize
 from dockyard.ecr.dispatch import current_request
 from dockyard.ecr.errors import EcrError
-from dockyard.store.meta import tables as t
 
 MIB = 1024 * 1024
 PART_SIZE = 10 * MIB  # what ECR's InitiateLayerUpload answers
@@ -192,7 +188,7 @@ async def batch_check_layer_availability(call: Call, params: Params) -> Result:
             wanted.append(digest)
     sizes = await blobs.known_sizes(repo.id, wanted)
     manifests = await blobs.referencing_manifests(repo.id, list(sizes))
-    archived = await _archived_only(call, repo.id, list(manifests))
+    archived = await blobs.only_in_archived_images(repo.id, list(manifests))
     layers: list[dict[str, Any]] = []
     for digest in wanted:
         size = sizes.get(digest)
@@ -215,22 +211,6 @@ async def batch_check_layer_availability(call: Call, params: Params) -> Result:
             }
         )
     return {"layers": layers, "failures": failures}
-
-
-async def _archived_only(call: Call, repository_id: int, digests: list[str]) -> set[str]:
-    """The digests that only archived images of the repository reference (ARCHIVED layers)."""
-    if not digests:
-        return set()
-    mb, m = t.manifest_blobs, t.manifests
-    query = (
-        sa.select(mb.c.digest)
-        .join(m, m.c.id == mb.c.manifest_id)
-        .where(m.c.repository_id == repository_id, mb.c.digest.in_(digests))
-        .group_by(mb.c.digest)
-        .having(sa.func.sum(sa.case((m.c.storage_class == ARCHIVE, 0), else_=1)) == 0)
-    )
-    async with call.registry.db.read() as conn:
-        return set((await conn.execute(query)).scalars())
 
 
 @action("InitiateLayerUpload")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from dockyard.auth.authorizer import authorizer_for
 from dockyard.auth.policy import PolicyError, ecr_invalid_policy_message, lockout_check, parse_policy
+from dockyard.auth.policy_store import PolicyStore
 from dockyard.ecr.actions.base import Call, Params, Result, action
 from dockyard.ecr.errors import (
     EcrError,
@@ -13,7 +12,6 @@ from dockyard.ecr.errors import (
     registry_policy_not_found,
     repository_policy_not_found,
 )
-from dockyard.store.meta import tables as t
 
 LOCKOUT_MESSAGE = (
     "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'The repository policy would prevent "
@@ -21,19 +19,18 @@ LOCKOUT_MESSAGE = (
 )
 
 
+def _store(call: Call) -> PolicyStore:
+    return PolicyStore(call.registry.db)
+
+
 async def _repository_policy(call: Call, account: str, name: str) -> str | None:
     # RepositoryNotFound (a DomainError) becomes RepositoryNotFoundException in the decorator.
     await call.registry.repositories.get(account, name)
-    r = t.repositories
-    async with call.registry.db.read() as conn:
-        text = await conn.scalar(sa.select(r.c.policy).where(r.c.account_id == account, r.c.name == name))
-    return None if text is None else str(text)
+    return await _store(call).repository_policy(account, name)
 
 
 async def _store_repository_policy(call: Call, account: str, name: str, text: str | None) -> None:
-    r = t.repositories
-    async with call.registry.db.write() as conn:
-        await conn.execute(r.update().where(r.c.account_id == account, r.c.name == name).values(policy=text))
+    await _store(call).set_repository_policy(account, name, text)
     authorizer_for(call.registry).forget_repository_policy(account, name)
 
 
@@ -83,19 +80,6 @@ async def delete_repository_policy(call: Call, params: Params) -> Result:
     return {"registryId": account, "repositoryName": name, "policyText": text}
 
 
-async def _registry_policy(call: Call, account: str) -> str | None:
-    a = t.accounts
-    async with call.registry.db.read() as conn:
-        text = await conn.scalar(sa.select(a.c.registry_policy).where(a.c.id == account))
-    return None if text is None else str(text)
-
-
-async def _store_registry_policy(call: Call, account: str, text: str | None) -> None:
-    a = t.accounts
-    async with call.registry.db.write() as conn:
-        await conn.execute(a.update().where(a.c.id == account).values(registry_policy=text))
-
-
 @action("PutRegistryPolicy")
 async def put_registry_policy(call: Call, params: Params) -> Result:
     account = call.account(params)
@@ -105,14 +89,14 @@ async def put_registry_policy(call: Call, params: Params) -> Result:
     except PolicyError:
         raise invalid_parameter(ecr_invalid_policy_message("registry")) from None
     await call.registry.identity.ensure_account(account)
-    await _store_registry_policy(call, account, text)
+    await _store(call).set_registry_policy(account, text)
     return {"registryId": account, "policyText": text}
 
 
 @action("GetRegistryPolicy")
 async def get_registry_policy(call: Call, params: Params) -> Result:
     account = call.account(params)
-    text = await _registry_policy(call, account)
+    text = await _store(call).registry_policy(account)
     if text is None:
         raise registry_policy_not_found(account)
     return {"registryId": account, "policyText": text}
@@ -121,8 +105,8 @@ async def get_registry_policy(call: Call, params: Params) -> Result:
 @action("DeleteRegistryPolicy")
 async def delete_registry_policy(call: Call, params: Params) -> Result:
     account = call.account(params)
-    text = await _registry_policy(call, account)
+    text = await _store(call).registry_policy(account)
     if text is None:
         raise registry_policy_not_found(account)
-    await _store_registry_policy(call, account, None)
+    await _store(call).set_registry_policy(account, None)
     return {"registryId": account, "policyText": text}

@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import re
 
-from dockyard.core.pull_exclusions import (
-    MAX_EXCLUSIONS,
-    ExclusionAlreadyExists,
-    ExclusionLimitExceeded,
-    ExclusionNotFound,
-    PullExclusionService,
-)
+from dockyard.core.pull_exclusions import MAX_EXCLUSIONS, PullExclusionService
 from dockyard.ecr.actions.base import Call, Params, Result, action
-from dockyard.ecr.actions.images import open_token, seal_token
-from dockyard.ecr.errors import EcrError, invalid_parameter, limit_exceeded
+from dockyard.ecr.errors import invalid_parameter
+from dockyard.ecr.pagination import bad_token, open_cursor, seal_cursor
 
 # The model's PrincipalArn: an IAM role or user (max 200 characters).
 PRINCIPAL_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(role|user)/[\w+=,.@-]+(/[\w+=,.@-]+)*$")
@@ -45,12 +39,8 @@ def _service(call: Call) -> PullExclusionService:
 async def register_pull_time_update_exclusion(call: Call, params: Params) -> Result:
     account = call.account(params)
     arn = _principal(params)
-    try:
-        exclusion = await _service(call).register(account, arn)
-    except ExclusionAlreadyExists as err:
-        raise EcrError("ExclusionAlreadyExistsException", err.message) from None
-    except ExclusionLimitExceeded as err:
-        raise limit_exceeded(err.message) from None
+    # ExclusionAlreadyExists, ExclusionLimitExceeded: by the door's error table (ecr.errors).
+    exclusion = await _service(call).register(account, arn)
     return {"principalArn": exclusion.principal_arn, "createdAt": exclusion.created_at}
 
 
@@ -58,10 +48,7 @@ async def register_pull_time_update_exclusion(call: Call, params: Params) -> Res
 async def deregister_pull_time_update_exclusion(call: Call, params: Params) -> Result:
     account = call.account(params)
     arn = _principal(params)
-    try:
-        await _service(call).deregister(account, arn)
-    except ExclusionNotFound as err:
-        raise EcrError("ExclusionNotFoundException", err.message) from None
+    await _service(call).deregister(account, arn)  # ExclusionNotFound: by the error table
     return {"principalArn": arn}
 
 
@@ -69,16 +56,14 @@ async def deregister_pull_time_update_exclusion(call: Call, params: Params) -> R
 async def list_pull_time_update_exclusions(call: Call, params: Params) -> Result:
     account = call.account(params)
     scope = {"registry": account}
-    token = await open_token(call, params, scope)
+    token = await open_cursor(call, params, scope)
     after = token["c"] if token else None
     if after is not None and not isinstance(after, str):
-        from dockyard.ecr.pagination import INVALID_TOKEN_MESSAGE
-
-        raise invalid_parameter(INVALID_TOKEN_MESSAGE)
+        raise bad_token()
     # The output list holds at most 100 entries, whatever maxResults (1-1000) asks for.
     limit = min(int(params.get("maxResults") or DEFAULT_PAGE), MAX_EXCLUSIONS)
     items, more = await _service(call).page(account, after, limit)
     return {
         "pullTimeUpdateExclusions": [item.principal_arn for item in items],
-        "nextToken": await seal_token(call, scope, items[-1].principal_arn) if more and items else None,
+        "nextToken": await seal_cursor(call, scope, items[-1].principal_arn) if more and items else None,
     }

@@ -4,93 +4,15 @@ UntagResource, ListTagsForResource."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Awaitable, Callable
-from functools import wraps
 from typing import Any
 
 from dockyard import addresses
-from dockyard.auth.authorizer import authorizer_for
-from dockyard.core import account_settings, resource_tags, templates
-from dockyard.core.errors import DomainError
-from dockyard.core.repositories import (
-    InvalidRepositorySetting,
-    Repository,
-    check_encryption,
-    check_mutability,
-)
+from dockyard.auth.authorizer import REPOSITORY_POLICIES, authorizer_for
+from dockyard.core import resource_tags
+from dockyard.core.repositories import Repository, check_encryption, check_mutability
 from dockyard.ecr.actions.base import Call, Params, Result, action, call_context
-from dockyard.ecr.errors import EcrError, invalid_parameter, repository_not_found
-from dockyard.ecr.pagination import decode_token, encode_token
-from dockyard.registry import Registry
-from dockyard.store.meta.server_settings import get_or_create
-
-DEFAULT_PAGE_SIZE = 100  # what ECR returns when maxResults is not given
-
-# Domain errors of these areas whose ECR names differ from the door's defaults.
-_CODES: dict[type[DomainError], str] = {
-    resource_tags.TooManyTags: "TooManyTagsException",
-    resource_tags.InvalidTag: "InvalidTagParameterException",
-    InvalidRepositorySetting: "InvalidParameterException",
-    templates.TemplateAlreadyExists: "TemplateAlreadyExistsException",
-    templates.TemplateNotFound: "TemplateNotFoundException",
-    templates.InvalidTemplate: "InvalidParameterException",
-    account_settings.InvalidSetting: "ValidationException",
-}
-
-Handler = Callable[[Call, Params], Awaitable[Result]]
-
-
-def translated(func: Handler) -> Handler:
-    """Raise ECR's exception names for the domain errors in ``_CODES``."""
-
-    @wraps(func)
-    async def wrapper(call: Call, params: Params) -> Result:
-        try:
-            return await func(call, params)
-        except DomainError as err:
-            for cls in type(err).__mro__:
-                code = _CODES.get(cls)
-                if code is not None:
-                    raise EcrError(code, err.message) from None
-            raise
-
-    return wrapper
-
-
-# ------------------------------------------------------------------------- pagination
-
-_PAGINATION_KEYS: dict[int, bytes] = {}
-
-
-async def pagination_key(registry: Registry) -> bytes:
-    """The server-wide nextToken sealing key (shared by every node through the database)."""
-    key = _PAGINATION_KEYS.get(id(registry.db))
-    if key is None:
-        secret = await get_or_create(registry.db, "keys", "pagination", lambda: secrets.token_hex(32))
-        key = secret.encode()
-        _PAGINATION_KEYS[id(registry.db)] = key
-    return key
-
-
-async def page_start(call: Call, params: Params, account_id: str) -> str | None:
-    """The cursor a nextToken carries (None for the first page); tokens are per account."""
-    token = params.get("nextToken")
-    if token is None:
-        return None
-    payload = decode_token(token, await pagination_key(call.registry), call.operation)
-    if payload.get("a") != account_id or not isinstance(payload.get("after"), str):
-        raise invalid_parameter(
-            "Invalid parameter at 'nextToken' failed to satisfy constraint: 'Invalid NextToken'"
-        )
-    return str(payload["after"])
-
-
-async def next_token(call: Call, account_id: str, after: str) -> str:
-    return encode_token(
-        {"a": account_id, "after": after}, await pagination_key(call.registry), call.operation
-    )
-
+from dockyard.ecr.errors import invalid_parameter, repository_not_found
+from dockyard.ecr.pagination import DEFAULT_PAGE_SIZE, next_token, page_start
 
 # ---------------------------------------------------------------------------- helpers
 
@@ -138,7 +60,6 @@ def _repository_from_arn(call: Call, arn: str) -> tuple[str, str]:
 
 
 @action("CreateRepository")
-@translated
 async def create_repository(call: Call, params: Params) -> Result:
     account_id = call.account(params)
     mode = params.get("imageTagMutability", "MUTABLE")
@@ -188,7 +109,6 @@ async def _visible_page(call: Call, account_id: str, after: str | None, limit: i
 
 
 @action("DescribeRepositories")
-@translated
 async def describe_repositories(call: Call, params: Params) -> Result:
     account_id = call.account(params)
     names = params.get("repositoryNames")
@@ -218,18 +138,16 @@ async def describe_repositories(call: Call, params: Params) -> Result:
 
 
 @action("DeleteRepository")
-@translated
 async def delete_repository(call: Call, params: Params) -> Result:
     account_id = call.account(params)
     repo = await call.registry.repositories.delete(
         account_id, params["repositoryName"], force=bool(params.get("force", False))
     )
-    authorizer_for(call.registry).forget_repository_policy(account_id, repo.name)
+    await call.registry.db.caches.changed(REPOSITORY_POLICIES, (account_id, repo.name))
     return {"repository": repository_document(call, repo)}
 
 
 @action("PutImageTagMutability")
-@translated
 async def put_image_tag_mutability(call: Call, params: Params) -> Result:
     account_id = call.account(params)
     repo = await call.registry.repositories.set_tag_mutability(
@@ -249,7 +167,6 @@ async def put_image_tag_mutability(call: Call, params: Params) -> Result:
 
 
 @action("PutImageScanningConfiguration")
-@translated
 async def put_image_scanning_configuration(call: Call, params: Params) -> Result:
     account_id = call.account(params)
     scan_on_push = bool(params["imageScanningConfiguration"].get("scanOnPush", False))
@@ -264,31 +181,28 @@ async def put_image_scanning_configuration(call: Call, params: Params) -> Result
 
 
 @action("TagResource")
-@translated
 async def tag_resource(call: Call, params: Params) -> Result:
     account_id, name = _repository_from_arn(call, params["resourceArn"])
     tags = resource_tags.normalize(params["tags"])
     registry = call.registry
-    async with registry.db.write() as conn:
-        repo = await registry.repositories.get(account_id, name, conn)
-        await resource_tags.ResourceTagService(registry.db).add(conn, repo.id, tags)
+    await resource_tags.ResourceTagService(registry.db).tag_repository(
+        registry.repositories, account_id, name, tags
+    )
     return {}
 
 
 @action("UntagResource")
-@translated
 async def untag_resource(call: Call, params: Params) -> Result:
     account_id, name = _repository_from_arn(call, params["resourceArn"])
     keys = [resource_tags.validate_key(key) for key in params["tagKeys"]]
     registry = call.registry
-    async with registry.db.write() as conn:
-        repo = await registry.repositories.get(account_id, name, conn)
-        await resource_tags.ResourceTagService(registry.db).remove(conn, repo.id, keys)
+    await resource_tags.ResourceTagService(registry.db).untag_repository(
+        registry.repositories, account_id, name, keys
+    )
     return {}
 
 
 @action("ListTagsForResource")
-@translated
 async def list_tags_for_resource(call: Call, params: Params) -> Result:
     account_id, name = _repository_from_arn(call, params["resourceArn"])
     repo = await call.registry.repositories.get(account_id, name)

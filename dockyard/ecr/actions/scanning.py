@@ -3,7 +3,7 @@ PutRegistryScanningConfiguration, GetRegistryScanningConfiguration and
 BatchGetRepositoryScanningConfiguration.
 
 Scans run in the background (`dockyard.features.scanning.service`); these handlers only request them and
-report their state, in ECR's shapes (`dockyard.features.scanning.findings`). Authorization is the
+report their state, in ECR's shapes (`dockyard.ecr.scan_findings`). Authorization is the
 common one of every action (`ecr:<Action>` on the repository, or the registry for registry-wide
 configuration).
 """
@@ -15,11 +15,13 @@ from typing import Any
 
 from dockyard import clock
 from dockyard.core.errors import RepositoryNotFound
-from dockyard.core.images import ARCHIVED, ImageId, ImageInfo, ImageService, check_image_id
+from dockyard.core.images import ARCHIVED, ImageId, ImageInfo, check_image_id
 from dockyard.core.media_types import INDEXES
+from dockyard.ecr import scan_findings as ef
 from dockyard.ecr.actions.base import Call, Params, Result, action
-from dockyard.ecr.actions.images import open_token, seal_token
-from dockyard.ecr.errors import EcrError, image_not_found, invalid_parameter, limit_exceeded
+from dockyard.ecr.errors import EcrError, from_validation, image_not_found, invalid_parameter, limit_exceeded
+from dockyard.ecr.pagination import open_cursor, seal_cursor
+from dockyard.ecr.shapes import failure_reason, image_id_from_params, scan_status
 from dockyard.features.scanning import config as sc
 from dockyard.features.scanning import findings as fx
 from dockyard.features.scanning.service import IMAGE_CONFIGS, QuotaExceeded, ScanRecord
@@ -51,14 +53,13 @@ def image_archived(image_id: ImageId, repository: str, registry_id: str) -> EcrE
 
 async def _image(call: Call, account: str, repository: str, params: Params) -> tuple[ImageId, ImageInfo]:
     """The one image ``imageId`` names (ImageNotFoundException otherwise)."""
-    image_id = ImageId.from_params(params.get("imageId") or {})
+    image_id = image_id_from_params(params.get("imageId") or {})
     problem = check_image_id(image_id)
     if problem is not None:
         raise invalid_parameter(
-            f"Invalid parameter at 'imageId' failed to satisfy constraint: '{problem.reason}'"
+            f"Invalid parameter at 'imageId' failed to satisfy constraint: '{failure_reason(problem)}'"
         )
-    service = ImageService(call.registry.db, call.registry.repositories)
-    _, infos, failures = await service.describe_ids(account, repository, [image_id])
+    _, infos, failures = await call.registry.images.describe_ids(account, repository, [image_id])
     if failures or not infos:
         raise image_not_found(repository, account, image_id.digest, image_id.tag)
     return image_id, infos[0]
@@ -93,7 +94,7 @@ async def start_image_scan(call: Call, params: Params) -> Result:
         "registryId": account,
         "repositoryName": repository,
         "imageId": _image_id_out(image_id, info),
-        "imageScanStatus": record.status_json(),
+        "imageScanStatus": scan_status(record),
     }
 
 
@@ -107,7 +108,7 @@ def _findings_page(
     limit: int,
 ) -> tuple[dict[str, Any], int | None]:
     findings = record.findings()
-    begin, end, following = fx.page_bounds(start, limit, len(findings))
+    begin, end, following = ef.page_bounds(start, limit, len(findings))
     chosen = findings[begin:end]
     body: dict[str, Any] = {"findingSeverityCounts": record.severity_counts or {}}
     if record.completed_at is not None:
@@ -118,7 +119,7 @@ def _findings_page(
         completed = record.completed_at or clock.now()
         first_seen = record.first_observed or {}
         body["enhancedFindings"] = [
-            fx.enhanced(
+            ef.enhanced(
                 f,
                 region=call.region,
                 account=account,
@@ -135,7 +136,7 @@ def _findings_page(
             for f in chosen
         ]
     else:
-        body["findings"] = [fx.basic(f) for f in chosen]
+        body["findings"] = [ef.basic(f) for f in chosen]
     return body, following
 
 
@@ -157,17 +158,17 @@ async def describe_image_scan_findings(call: Call, params: Params) -> Result:
     record = await scans.get(info.id)
     if record is None:
         raise scan_not_found(image_id, repository, account)
-    limit = int(params.get("maxResults") or fx.DEFAULT_PAGE)
-    if not 1 <= limit <= fx.MAX_PAGE:
+    limit = int(params.get("maxResults") or ef.DEFAULT_PAGE)
+    if not 1 <= limit <= ef.MAX_PAGE:
         raise invalid_parameter(
             "Invalid parameter at 'maxResults' failed to satisfy constraint: "
-            f"'Member must have value between 1 and {fx.MAX_PAGE}'"
+            f"'Member must have value between 1 and {ef.MAX_PAGE}'"
         )
     out: dict[str, Any] = {
         "registryId": account,
         "repositoryName": repository,
         "imageId": _image_id_out(image_id, info),
-        "imageScanStatus": record.status_json(),
+        "imageScanStatus": scan_status(record),
     }
     if not record.has_findings:  # not finished, or archived (SCAN_ELIGIBILITY_EXPIRED keeps them)
         return out
@@ -175,12 +176,12 @@ async def describe_image_scan_findings(call: Call, params: Params) -> Result:
         "image": info.id,
         "completed": record.completed_at.timestamp() if record.completed_at else None,
     }
-    cursor = await open_token(call, params, scope)
+    cursor = await open_cursor(call, params, scope)
     start = int(cursor["c"]) if cursor is not None and isinstance(cursor.get("c"), int) else 0
     body, following = _findings_page(call, account, repository, info, record, start, limit)
     out["imageScanFindings"] = body
     if following is not None:
-        out["nextToken"] = await seal_token(call, scope, following)
+        out["nextToken"] = await seal_cursor(call, scope, following)
     try:
         repo = await call.registry.repositories.get(account, repository)
         await scans.nudge_rescan(record, await scans.repository_scanning(repo))
@@ -195,7 +196,7 @@ async def put_registry_scanning_configuration(call: Call, params: Params) -> Res
     try:
         config = sc.parse(params.get("scanType"), params.get("rules"))
     except sc.ScanningConfigError as err:
-        raise EcrError(err.code, err.message) from None
+        raise from_validation(err.kind, err.message) from None
     await call.registry.scans.put_registry_config(account, config)
     return {"registryScanningConfiguration": config.to_json()}
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from dockyard.core.templates import UNSET, Template, TemplateService
 from dockyard.ecr.actions.base import Call, Params, Result, action
-from dockyard.ecr.actions.repositories import DEFAULT_PAGE_SIZE, compact, next_token, page_start, translated
+from dockyard.ecr.actions.repositories import compact
+from dockyard.ecr.pagination import DEFAULT_PAGE_SIZE, next_token, page_start
 
 
 def template_document(template: Template) -> dict[str, Any]:
@@ -46,7 +47,6 @@ def _fields(params: Params, missing: Any) -> dict[str, Any]:
 
 
 @action("CreateRepositoryCreationTemplate")
-@translated
 async def create_template(call: Call, params: Params) -> Result:
     account_id = call.account({})
     template = await TemplateService(call.registry.db).create(
@@ -56,7 +56,6 @@ async def create_template(call: Call, params: Params) -> Result:
 
 
 @action("UpdateRepositoryCreationTemplate")
-@translated
 async def update_template(call: Call, params: Params) -> Result:
     account_id = call.account({})
     template = await TemplateService(call.registry.db).update(
@@ -66,7 +65,6 @@ async def update_template(call: Call, params: Params) -> Result:
 
 
 @action("DeleteRepositoryCreationTemplate")
-@translated
 async def delete_template(call: Call, params: Params) -> Result:
     account_id = call.account({})
     template = await TemplateService(call.registry.db).delete(account_id, params["prefix"])
@@ -74,7 +72,6 @@ async def delete_template(call: Call, params: Params) -> Result:
 
 
 @action("DescribeRepositoryCreationTemplates")
-@translated
 async def describe_templates(call: Call, params: Params) -> Result:
     account_id = call.account({})
     service = TemplateService(call.registry.db)

@@ -13,8 +13,8 @@ where ``<detail>`` is a JSON-schema phrase (``object has missing required proper
 moto copied them from AWS. For the cross-field rules (unique priorities, the ``any`` rule
 last, one ``untagged`` rule...) AWS's exact wording is not public; those messages are ours,
 in the same frame. The 100..30720 length limit is a model constraint, which AWS reports as
-a ``ValidationException`` ("1 validation error detected: ..."); ``LifecyclePolicyError.code``
-says which of the two a failure is.
+a ``ValidationException`` ("1 validation error detected: ..."); ``LifecyclePolicyError.kind``
+says which of the two a failure is ("invalid" or "malformed"; the ECR door names them).
 
 Extensions (Dockyard additions; rejected when ``strict_ecr=True`` so the ECR API stays exact):
 
@@ -68,12 +68,13 @@ ActionType = Literal["expire", "transition"]
 
 
 class LifecyclePolicyError(ValueError):
-    """A policy ECR would refuse; ``code`` is the ECR exception name to answer with."""
+    """A policy ECR would refuse; ``kind`` says how: "invalid" (content the service refuses) or
+    "malformed" (outside the API model: the text's length). The doors name it."""
 
-    def __init__(self, message: str, code: str = "InvalidParameterException") -> None:
+    def __init__(self, message: str, kind: Literal["invalid", "malformed"] = "invalid") -> None:
         super().__init__(message)
         self.message = message
-        self.code = code
+        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +201,7 @@ def parse_policy(text: str, *, strict_ecr: bool = True) -> LifecyclePolicy:
         raise LifecyclePolicyError(
             f"1 validation error detected: Value '{text}' at 'lifecyclePolicyText' failed to satisfy "
             f"constraint: Member must have length {bound}",
-            code="ValidationException",
+            kind="malformed",
         )
     try:
         document = json.loads(text)

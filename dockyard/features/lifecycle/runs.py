@@ -26,7 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard import clock
-from dockyard.core.manifests import delete_manifest_rows
+from dockyard.core.image_deletion import DeletionResult, ImageDeletion
+from dockyard.core.images import ImageId
+from dockyard.core.repositories import Repository
 from dockyard.features.lifecycle.evaluate import ImageInfo, Outcome, evaluate
 from dockyard.features.lifecycle.preview import preview_result, preview_summary
 from dockyard.features.lifecycle.rules import parse_policy
@@ -138,9 +140,7 @@ async def _snapshot(registry: RegistryParts, repository_id: int) -> tuple[Any, l
     async with registry.db.read() as conn:
         if not registry.db.is_sqlite:  # SQLite reads are snapshots already (WAL, one BEGIN)
             conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-        row = (
-            await conn.execute(sa.select(r.c.name, r.c.lifecycle_policy).where(r.c.id == repository_id))
-        ).first()
+        row = (await conn.execute(sa.select(r).where(r.c.id == repository_id))).first()
         if row is None or not row.lifecycle_policy:
             return row, []
         return row, await load_images(conn, repository_id)
@@ -178,20 +178,44 @@ def _batches(outcomes: list[Outcome], images: dict[str, ImageInfo]) -> list[list
     return batches
 
 
+def _indexes_first(expired: list[Outcome], images: dict[str, ImageInfo]) -> list[Outcome]:
+    """Indexes before the manifests they list: the deletion refuses a child while an index
+    listing it stays, so within one call the index must come first."""
+    going = {o.digest for o in expired}
+    listed_by: dict[str, list[str]] = {}
+    for digest in going:
+        for child in images[digest].child_digests:
+            if child in going:
+                listed_by.setdefault(child, []).append(digest)
+    depth: dict[str, int] = {}
+
+    def level(digest: str) -> int:
+        if digest not in depth:
+            depth[digest] = 1 + max((level(p) for p in listed_by.get(digest, ())), default=-1)
+        return depth[digest]
+
+    return sorted(expired, key=lambda o: level(o.digest))
+
+
 async def _apply_batch(
     conn: AsyncConnection,
-    repository_id: int,
+    deletion: ImageDeletion,
+    repo: Repository,
     batch: list[Outcome],
     images: dict[str, ImageInfo],
     now: datetime,
-) -> tuple[list[Outcome], list[Outcome], list[str]]:
-    """Apply one batch inside a write transaction: (expired, archived, skipped digests).
+) -> tuple[list[Outcome], list[Outcome], list[str], DeletionResult]:
+    """Apply one batch inside a write transaction: (expired, archived, skipped digests, and
+    the deletion's result for its on-delete hooks).
 
     An image is applied only if it is as the snapshot saw it: same push time, tags and
     storage class; every index listing it and every referrer of it is itself expired (or,
     for an archive, expired or archived) in this batch or already archived; and what it
-    depends on (its subject, or the indexes it goes with) is applied too.
+    depends on (its subject, or the indexes it goes with) is applied too. Expired images
+    are deleted through the shared image deletion, whose rules they pass by then; one it
+    still refused would be reported as skipped.
     """
+    repository_id = repo.id
     m, mc = t.manifests, t.manifest_children
     digests = [o.digest for o in batch]
     rows = {
@@ -259,8 +283,16 @@ async def _apply_batch(
                 changed = True
     expired = [o for o in batch if o.digest in going and o.action == "EXPIRE"]
     archived = [o for o in batch if o.digest in going and o.action == "TRANSITION"]
+    deletion_result = DeletionResult()
     if expired:
-        await delete_manifest_rows(conn, sorted(rows[o.digest].id for o in expired))
+        deletion_result = await deletion.delete_in(
+            conn, repo, [ImageId(o.digest) for o in _indexes_first(expired, images)]
+        )
+        deleted = set(deletion_result.deleted_digests)
+        for o in expired:
+            if o.digest not in deleted:
+                del going[o.digest]
+        expired = [o for o in expired if o.digest in deleted]
     if archived:
         await conn.execute(
             m.update()
@@ -268,7 +300,7 @@ async def _apply_batch(
             .values(storage_class="ARCHIVE", archived_at=now)
         )
     skipped = [o.digest for o in batch if o.digest not in going]
-    return expired, archived, skipped
+    return expired, archived, skipped, deletion_result
 
 
 async def run_policy(
@@ -288,6 +320,7 @@ async def run_policy(
             "policy": False,
         }
     policy = parse_policy(row.lifecycle_policy, strict_ecr=False)
+    repo = Repository.from_row(row)
     outcomes = evaluate(policy, images, now)  # no transaction open: pushes go on meanwhile
     by_digest = {image.digest: image for image in images}
     expired_outcomes: list[Outcome] = []
@@ -295,7 +328,10 @@ async def run_policy(
     skipped: list[str] = []
     for batch in _batches(outcomes, by_digest):
         async with registry.db.write() as conn:
-            gone, moved, left = await _apply_batch(conn, repository_id, batch, by_digest, now)
+            gone, moved, left, deletion = await _apply_batch(
+                conn, registry.image_deletion, repo, batch, by_digest, now
+            )
+        await registry.image_deletion.announce(repo, deletion)
         expired_outcomes += gone
         archived_outcomes += moved
         skipped += left

@@ -6,7 +6,9 @@ from typing import Any, Protocol
 
 from dockyard.config import Settings
 from dockyard.features import RegistryParts
-from dockyard.features.scanning.service import RESCAN_EVERY_SECONDS, RESCAN_JOB, SCAN_JOB, ScanService
+from dockyard.features.scanning.records import SCAN_JOB
+from dockyard.features.scanning.rescans import RESCAN_EVERY_SECONDS, RESCAN_JOB
+from dockyard.features.scanning.service import ScanService
 from dockyard.jobs.scheduler import Periodic
 from dockyard.jobs.worker import JobHandler
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 BASIC, ENHANCED = "BASIC", "ENHANCED"
 SCAN_ON_PUSH, CONTINUOUS_SCAN, MANUAL = "SCAN_ON_PUSH", "CONTINUOUS_SCAN", "MANUAL"
@@ -24,11 +24,12 @@ _PRECEDENCE = {CONTINUOUS_SCAN: 0, SCAN_ON_PUSH: 1, MANUAL: 2}
 
 
 class ScanningConfigError(ValueError):
-    """A configuration ECR refuses; ``code`` is the ECR exception name."""
+    """A configuration ECR refuses; ``kind`` says how: "invalid" (a value the service refuses)
+    or "malformed" (outside the API model: an enum value it does not list). The doors name it."""
 
-    def __init__(self, message: str, code: str = "InvalidParameterException") -> None:
+    def __init__(self, message: str, kind: Literal["invalid", "malformed"] = "invalid") -> None:
         super().__init__(message)
-        self.code = code
+        self.kind = kind
         self.message = message
 
 
@@ -109,7 +110,7 @@ def parse(scan_type: str | None, rules: list[dict[str, Any]] | None) -> Registry
         raise ScanningConfigError(
             f"1 validation error detected: Value '{kind}' at 'scanType' failed to satisfy constraint: "
             f"Member must satisfy enum value set: [{', '.join(SCAN_TYPES)}]",
-            "ValidationException",
+            "malformed",
         )
     parsed: list[Rule] = []
     seen: set[str] = set()
@@ -146,7 +147,7 @@ def parse(scan_type: str | None, rules: list[dict[str, Any]] | None) -> Registry
                     "1 validation error detected: Value at "
                     "'rules.member.repositoryFilters.member.filterType' failed to satisfy constraint: "
                     "Member must satisfy enum value set: [WILDCARD]",
-                    "ValidationException",
+                    "malformed",
                 )
             value = str(item.get("filter"))
             if value not in values:

@@ -24,6 +24,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from dockyard.store.meta.cache import Caches
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -57,6 +59,8 @@ class Database:
         # sleep-and-retry busy handler) hands the lock over as soon as it is free.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._write_owner: asyncio.Task[Any] | None = None
+        # This process's copies of rarely changing rows (policies, settings, keys).
+        self.caches = Caches(self)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

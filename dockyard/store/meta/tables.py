@@ -286,6 +286,15 @@ settings = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+# One counter per named cache (dockyard.store.meta.cache), raised by every write that changes
+# what the cache holds, so other processes know to drop their copies.
+cache_generations = sa.Table(
+    "cache_generations",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("generation", sa.BigInteger, nullable=False),
+)
+
 
 # Identity policies of users (inline documents; managed ones are attached as copies by name).
 user_policies = sa.Table(

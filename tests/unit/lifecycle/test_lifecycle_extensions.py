@@ -21,7 +21,7 @@ KEEP_RECENTLY_PULLED = rule(1, "tagged", count_number=2, tagPrefixList=["v"], so
 def test_strict_mode_refuses_extensions(r: dict) -> None:
     with pytest.raises(LifecyclePolicyError) as caught:
         parse_policy(text(r), strict_ecr=True)
-    assert caught.value.code == "InvalidParameterException"
+    assert caught.value.kind == "invalid"  # InvalidParameterException at the ECR door
 
 
 def test_strict_is_the_default() -> None:

@@ -90,7 +90,7 @@ def test_preview_status_values_are_the_models() -> None:
 
     import botocore.session
 
-    from dockyard.ecr.actions.lifecycle import PREVIEW_RESULTS_TTL, STALE_PREVIEW, preview_status
+    from dockyard.features.lifecycle.policies import PREVIEW_RESULTS_TTL, STALE_PREVIEW, preview_status
 
     model = botocore.session.get_session().get_service_model("ecr")
     assert set(model.shape_for("LifecyclePolicyPreviewStatus").enum) == {

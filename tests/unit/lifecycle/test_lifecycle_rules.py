@@ -22,7 +22,7 @@ def refused(raw: str, strict: bool = True) -> LifecyclePolicyError:
 def detail(raw: str, strict: bool = True) -> str:
     """The part inside 'Lifecycle policy validation failure: ...'."""
     error = refused(raw, strict)
-    assert error.code == "InvalidParameterException"
+    assert error.kind == "invalid"  # InvalidParameterException at the ECR door
     assert error.message.startswith(FRAME + "'Lifecycle policy validation failure: ")
     assert error.message.endswith("'")
     return error.message[len(FRAME + "'Lifecycle policy validation failure: ") : -1]
@@ -129,7 +129,7 @@ def test_at_most_50_rules() -> None:
 @pytest.mark.parametrize("length", [0, 99, 30721])
 def test_text_length_limits(length: int) -> None:
     error = refused(" " * length)
-    assert error.code == "ValidationException"
+    assert error.kind == "malformed"  # ValidationException at the ECR door
     assert error.message.startswith("1 validation error detected: Value '")
     assert "at 'lifecyclePolicyText' failed to satisfy constraint: Member must have length" in error.message
 

@@ -9,6 +9,7 @@ from typing import Any
 import botocore.session
 from botocore.validate import ParamValidator
 
+from dockyard.ecr import scan_findings as ef
 from dockyard.features.scanning import findings as fx
 from dockyard.features.scanning.model import NODEPKG, OS, Cvss, Finding, Package
 
@@ -60,7 +61,7 @@ def validate(response: dict[str, Any]) -> None:
 def test_basic_findings_are_os_only_sorted_and_valid() -> None:
     chosen = fx.for_scan_type(FINDINGS, fx.BASIC)
     assert [f.vulnerability_id for f in chosen] == ["CVE-2023-45853", "CVE-2023-5363", "CVE-2023-0001"]
-    shaped = [fx.basic(f) for f in chosen]
+    shaped = [ef.basic(f) for f in chosen]
     openssl = shaped[1]
     assert openssl["name"] == "CVE-2023-5363" and openssl["severity"] == "HIGH"
     attributes = {a["key"]: a["value"] for a in openssl["attributes"]}
@@ -93,7 +94,7 @@ def test_enhanced_findings_include_language_packages_and_are_valid() -> None:
     chosen = fx.for_scan_type(FINDINGS, fx.ENHANCED)
     assert {f.package.name for f in chosen} == {"zlib1g", "openssl", "lodash", "libc6"}
     shaped = [
-        fx.enhanced(
+        ef.enhanced(
             f,
             region="us-east-1",
             account="123456789012",
@@ -119,12 +120,12 @@ def test_enhanced_findings_include_language_packages_and_are_valid() -> None:
     assert lodash["fixAvailable"] == "YES" and lodash["score"] == 7.5
     assert lodash["findingArn"].startswith("arn:aws:inspector2:us-east-1:123456789012:finding/")
     # The ARN is stable for the same finding in the same image.
-    again = fx.finding_arn("us-east-1", "123456789012", "sha256:" + "b" * 64, chosen[1])
-    assert again == fx.finding_arn("us-east-1", "123456789012", "sha256:" + "b" * 64, chosen[1])
+    again = ef.finding_arn("us-east-1", "123456789012", "sha256:" + "b" * 64, chosen[1])
+    assert again == ef.finding_arn("us-east-1", "123456789012", "sha256:" + "b" * 64, chosen[1])
 
 
 def test_page_bounds() -> None:
-    assert fx.page_bounds(0, 2, 5) == (0, 2, 2)
-    assert fx.page_bounds(4, 2, 5) == (4, 5, None)
-    assert fx.page_bounds(0, 100, 0) == (0, 0, None)
-    assert fx.page_bounds(9, 2, 5) == (5, 5, None)
+    assert ef.page_bounds(0, 2, 5) == (0, 2, 2)
+    assert ef.page_bounds(4, 2, 5) == (4, 5, None)
+    assert ef.page_bounds(0, 100, 0) == (0, 0, None)
+    assert ef.page_bounds(9, 2, 5) == (5, 5, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from dockyard.ecr.errors import from_validation
 from dockyard.features.scanning import config as sc
 
 
@@ -76,7 +77,7 @@ def test_invalid_configurations(
 ) -> None:
     with pytest.raises(sc.ScanningConfigError) as info:
         sc.parse(scan_type, rules)
-    assert info.value.code == code
+    assert from_validation(info.value.kind, info.value.message).code == code
     assert fragment in info.value.message
 
 

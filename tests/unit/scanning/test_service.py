@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from dockyard import clock
 from dockyard.core.repositories import Repository
+from dockyard.ecr.shapes import scan_findings_summary, scan_status
 from dockyard.features import scanning
 from dockyard.features.scanning import config as sc
 from dockyard.features.scanning import service as svc
@@ -183,7 +184,7 @@ def test_scan_on_push_enqueues_and_the_job_completes(tmp_path: Path, fakes: Fake
         assert [f.vulnerability_id for f in record.findings()] == ["CVE-2023-5363"]
         assert record.severity_counts == {"HIGH": 1}
         assert record.vulndb_updated_at == fakes.updated
-        summary = record.summary_json()
+        summary = scan_findings_summary(record)
         assert summary is not None and summary["findingSeverityCounts"] == {"HIGH": 1}
 
         # A second image sharing the base layer analyzes only its new layer.
@@ -229,7 +230,7 @@ def test_registry_rules_enhanced_and_unsupported(tmp_path: Path, fakes: Fakes) -
         record = await registry.scans.get(scratch_id)
         assert record is not None
         assert (record.status, record.description) == (svc.UNSUPPORTED_IMAGE, svc.UNSUPPORTED_OS)
-        assert record.summary_json() is None
+        assert scan_findings_summary(record) is None
 
     run(tmp_path, go)
 
@@ -378,9 +379,9 @@ def test_archived_image_reports_image_archived_until_restored(tmp_path: Path, fa
         record = await registry.scans.get(manifest_id)
         assert record is not None
         assert (record.status, record.description) == (svc.IMAGE_ARCHIVED, svc.ARCHIVED_DESCRIPTION)
-        assert record.status_json() == {"status": "IMAGE_ARCHIVED", "description": svc.ARCHIVED_DESCRIPTION}
+        assert scan_status(record) == {"status": "IMAGE_ARCHIVED", "description": svc.ARCHIVED_DESCRIPTION}
         assert record.stored_status == svc.COMPLETE and not record.has_findings
-        assert record.summary_json() is None
+        assert scan_findings_summary(record) is None
         many = await registry.scans.get_many([manifest_id, other_id], with_findings=False)
         assert (many[manifest_id].status, many[other_id].status) == (svc.IMAGE_ARCHIVED, svc.COMPLETE)
         # The scan row itself is untouched.
@@ -446,7 +447,7 @@ def test_scan_eligibility_expires_after_the_configured_days(tmp_path: Path, fake
             # Its last findings stay readable.
             assert record.has_findings
             assert [f.vulnerability_id for f in record.findings()] == ["CVE-2023-5363"]
-            summary = record.summary_json()
+            summary = scan_findings_summary(record)
             assert summary is not None and summary["findingSeverityCounts"] == {"HIGH": 1}
             # No longer re-matched, even when the database changes.
             fakes.updated = datetime(2026, 3, 1, tzinfo=UTC)

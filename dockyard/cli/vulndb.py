@@ -7,11 +7,14 @@ the import lands in the database the server scans against; safe while the server
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from dockyard.cli import _run, _settings, storage_options
+from dockyard.cli.common import command_settings, run_with_app, storage_options
+
+if TYPE_CHECKING:
+    from dockyard.app import DockyardApp
 
 
 @click.group()
@@ -33,14 +36,14 @@ def vulndb() -> None:
 )
 @click.option("--force", is_flag=True, help="Read inputs again even if identical to an earlier import.")
 @click.option("--quiet", "-q", is_flag=True, help="Only print the summary.")
-def vulndb_import(paths: tuple[str, ...], fmt: str, force: bool, quiet: bool, **kwargs: Any) -> None:
+def vulndb_import(paths: tuple[str, ...], fmt: str, force: bool, quiet: bool, **kwargs: object) -> None:
     """Import vulnerability records from PATH... (newer `modified` replaces, withdrawn deletes)."""
     from dockyard.features.scanning.vulndb import VulnDb
     from dockyard.features.scanning.vulndb.importer import ImportError_
 
-    settings = _settings(**kwargs)
+    settings = command_settings(**kwargs)
 
-    async def go(app: Any) -> None:
+    async def go(app: DockyardApp) -> None:
         progress = None if quiet else (lambda line: click.echo(line, err=True))
         try:
             stats = await VulnDb(app.registry.db).import_paths(
@@ -56,18 +59,18 @@ def vulndb_import(paths: tuple[str, ...], fmt: str, force: bool, quiet: bool, **
         if stats.sources:
             click.echo(f"sources: {', '.join(stats.sources)}")
 
-    _run(settings, go)
+    run_with_app(settings, go)
 
 
 @vulndb.command("info")
 @storage_options
-def vulndb_info(**kwargs: Any) -> None:
+def vulndb_info(**kwargs: object) -> None:
     """Show advisory counts per ecosystem, the imported sources and when they were imported."""
     from dockyard.features.scanning.vulndb import VulnDb
 
-    settings = _settings(**kwargs)
+    settings = command_settings(**kwargs)
 
-    async def go(app: Any) -> None:
+    async def go(app: DockyardApp) -> None:
         info = await VulnDb(app.registry.db).info()
         updated = info.updated_at.isoformat(timespec="seconds") if info.updated_at else "never"
         click.echo(f"advisories: {info.advisories}")
@@ -82,4 +85,4 @@ def vulndb_info(**kwargs: Any) -> None:
                 when = s.imported_at.isoformat(timespec="seconds")
                 click.echo(f"  {s.name:<32} {s.records:>8} records  imported {when}")
 
-    _run(settings, go)
+    run_with_app(settings, go)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from dockyard.cli import _run, _settings, storage_options
+from dockyard.cli.common import command_settings, run_with_app, storage_options
+
+if TYPE_CHECKING:
+    from dockyard.app import DockyardApp
 
 
 def parse_image(image: str) -> tuple[str, str]:
@@ -39,12 +42,12 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
     help="Default: the registry's scanning configuration (BASIC reports OS packages only).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the stored findings as JSON.")
-def scan(image: str, scan_type: str | None, as_json: bool, **kwargs: Any) -> None:
+def scan(image: str, scan_type: str | None, as_json: bool, **kwargs: object) -> None:
     """Scan IMAGE (repo:tag or repo@digest) now and print its vulnerabilities."""
-    settings = _settings(**kwargs)
+    settings = command_settings(**kwargs)
     repository, reference = parse_image(image)
 
-    async def go(app: Any) -> None:
+    async def go(app: DockyardApp) -> None:
         registry = app.registry
         manifest = await registry.manifests.get(settings.account_id, repository, reference)
         repo = await registry.repositories.get(settings.account_id, repository)
@@ -89,18 +92,18 @@ def scan(image: str, scan_type: str | None, as_json: bool, **kwargs: Any) -> Non
         summary = ", ".join(f"{n} {s}" for s, n in counts.items()) or "no vulnerabilities"
         click.echo(f"{len(findings)} findings: {summary}")
 
-    _run(settings, go)
+    run_with_app(settings, go)
 
 
 @click.command("sbom")
 @storage_options
 @click.argument("image")
-def sbom(image: str, **kwargs: Any) -> None:
+def sbom(image: str, **kwargs: object) -> None:
     """Print IMAGE's software bill of materials (CycloneDX JSON)."""
-    settings = _settings(**kwargs)
+    settings = command_settings(**kwargs)
     repository, reference = parse_image(image)
 
-    async def go(app: Any) -> None:
+    async def go(app: DockyardApp) -> None:
         from dockyard.features.scanning.sbom import cyclonedx
         from dockyard.features.scanning.service import Unsupported
 
@@ -113,4 +116,4 @@ def sbom(image: str, **kwargs: Any) -> None:
         document = cyclonedx(inventory, name=f"{repository}:{reference}", digest=manifest.digest)
         click.echo(json.dumps(document, indent=2))
 
-    _run(settings, go)
+    run_with_app(settings, go)

@@ -1,0 +1,173 @@
+"""What the commands share: the storage and address options, their settings, and running an
+action against the storage (the same database and blob store the server uses)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from dockyard.config import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_REGION,
+    Settings,
+    config_file_defaults,
+    settings_from_options,
+)
+
+if TYPE_CHECKING:
+    from dockyard.app import DockyardApp
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value:
+        try:
+            defaults = config_file_defaults(value, ctx.info_name or "")
+        except (OSError, ValueError) as e:
+            raise click.BadParameter(f"cannot read config file {value}: {e}") from None
+        ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
+def address_options(command: F) -> F:
+    """How repository URIs are written (serve, and the commands that print URIs)."""
+    command = click.option(
+        "--public-host",
+        envvar="DOCKYARD_PUBLIC_HOST",
+        help="host[:port] clients reach the server at (default: the address it listens on).",
+    )(command)
+    return click.option(
+        "--uri-style",
+        type=click.Choice(["host", "aws"]),
+        default="host",
+        envvar="DOCKYARD_URI_STYLE",
+        show_default=True,
+        help="repositoryUri/proxyEndpoint form: the address clients use, "
+        "or AWS's <acct>.dkr.ecr.<region>.amazonaws.com.",
+    )(command)
+
+
+def storage_options(func: F) -> F:
+    """The options every command that touches storage shares."""
+    options = [
+        click.option(
+            "--config",
+            type=click.Path(dir_okay=False),
+            envvar="DOCKYARD_CONFIG",
+            is_eager=True,
+            expose_value=False,
+            callback=_load_config,
+            help="TOML file with option values (top-level keys, or a table named after the command).",
+        ),
+        click.option(
+            "--data-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=Path("./data"),
+            envvar="DOCKYARD_DATA_DIR",
+            show_default=True,
+            help="Where the embedded database and blobs live.",
+        ),
+        click.option(
+            "--database",
+            envvar="DOCKYARD_DATABASE",
+            help="SQLAlchemy URL of the metadata database (default: SQLite in the data dir).",
+        ),
+        click.option(
+            "--blob-store",
+            envvar="DOCKYARD_BLOB_STORE",
+            help="Where blobs live: file:PATH (default: DATA_DIR/blobs).",
+        ),
+        click.option(
+            "--account-id",
+            default=DEFAULT_ACCOUNT_ID,
+            envvar="DOCKYARD_ACCOUNT_ID",
+            show_default=True,
+            help="The default account (12-digit registry ID).",
+        ),
+        click.option(
+            "--region",
+            default=DEFAULT_REGION,
+            envvar="DOCKYARD_REGION",
+            show_default=True,
+            help="Region reported by the APIs.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def dev_clock_option(func: F) -> F:
+    """DEVELOPMENT/TEST ONLY, hidden: shift the clock lifecycle rules and GC see (dockyard/clock.py)."""
+    return click.option(
+        "--dev-clock-offset-seconds",
+        type=float,
+        default=None,
+        hidden=True,
+        help="DEVELOPMENT/TEST ONLY: add this many seconds to the time lifecycle rules and GC see.",
+    )(func)
+
+
+def command_settings(**options: object) -> Settings:
+    """The settings a command's options give (a misused development option is a usage error)."""
+    try:
+        return settings_from_options(options)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
+def run_with_app(settings: Settings, action: Callable[[DockyardApp], Awaitable[None]]) -> None:
+    """Run an async CLI action against the storage, turning expected failures into messages."""
+    from dockyard.app import running
+    from dockyard.core.errors import DomainError
+
+    async def go() -> None:
+        async with running(settings) as app:
+            await action(app)
+
+    try:
+        asyncio.run(go())
+    except DomainError as e:
+        click.echo(f"error: {e.message}", err=True)
+        sys.exit(1)
+
+
+def prepare(settings: Settings, first_key: bool = False) -> None:
+    """Migrate before workers start, so they never race on the schema.
+
+    On an empty data dir, also create the first access key and show it, once.
+    """
+    from dockyard.app import running
+    from dockyard.auth.identity import ROOT_USER
+
+    async def go() -> None:
+        async with running(settings) as app:
+            identity = app.registry.identity
+            if first_key and not settings.dev_accept_any_credentials and not await identity.has_any_key():
+                key = await identity.create_key(settings.account_id, ROOT_USER)
+                click.echo(
+                    f"Created the first access key (root of account {settings.account_id}); "
+                    "it is shown only now, keep it:\n"
+                    f"AWS_ACCESS_KEY_ID={key.access_key_id}\n"
+                    f"AWS_SECRET_ACCESS_KEY={key.secret_access_key}\n",
+                    err=True,
+                )
+
+    asyncio.run(go())
+
+
+def echo_table(table: Sequence[Sequence[str]], right_from: int) -> None:
+    """Columns separated by two spaces; those from ``right_from`` on (numbers) aligned right."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        cells = [
+            cell.rjust(w) if i >= right_from else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        click.echo("  ".join(cells).rstrip())

@@ -1,0 +1,143 @@
+"""Keeping the storage in order: `dockyard migrate`, `check`, `gc`, `scrub` and `jobs`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from dockyard.cli.common import command_settings, dev_clock_option, prepare, run_with_app, storage_options
+
+if TYPE_CHECKING:
+    from dockyard.app import DockyardApp
+
+
+@click.command()
+@storage_options
+def migrate(**kwargs: object) -> None:
+    """Bring the metadata database schema up to date."""
+    settings = command_settings(**kwargs)
+    prepare(settings)
+    click.echo("database schema is up to date")
+
+
+@click.group()
+def jobs() -> None:
+    """Inspect the background job queue."""
+
+
+@jobs.command("list")
+@storage_options
+@click.option("--status", type=click.Choice(["queued", "running", "done", "failed"]))
+@click.option("--limit", default=50, show_default=True)
+def jobs_list(status: str | None, limit: int, **kwargs: object) -> None:
+    """List recent jobs, newest first."""
+    settings = command_settings(**kwargs)
+
+    async def go(app: DockyardApp) -> None:
+        for job in await app.registry.jobs.list(status, limit):
+            error = f"  error: {job.last_error}" if job.last_error else ""
+            click.echo(
+                f"{job.id}\t{job.kind}\t{job.status}\tattempts={job.attempts}\t{json.dumps(job.result)}{error}"
+            )
+
+    run_with_app(settings, go)
+
+
+@click.command()
+@storage_options
+@click.option(
+    "--background", is_flag=True, help="Queue the scrub for a running server instead of running it here."
+)
+@click.option("--max-mib-per-second", type=float, default=0, help="Pace the reads (0: as fast as possible).")
+def scrub(background: bool, max_mib_per_second: float, **kwargs: object) -> None:
+    """Re-hash every stored blob and report any whose bytes do not match their digest."""
+    from dockyard.features.maintenance import jobs as maintenance
+
+    settings = command_settings(**kwargs)
+
+    async def go(app: DockyardApp) -> None:
+        if background:
+            payload = {"max_mib_per_second": max_mib_per_second}
+            job_id = await app.registry.jobs.enqueue(maintenance.SCRUB, payload, unique_key="scrub")
+            click.echo(f"queued scrub job {job_id}" if job_id else "a scrub is already queued or running")
+            return
+        result = await maintenance.scrub(app.registry, {"max_mib_per_second": max_mib_per_second})
+        click.echo(f"checked {result['checked']} blobs; {len(result['corrupt'])} corrupt")
+        for digest in result["corrupt"]:
+            click.echo(f"CORRUPT {digest}")
+        if result["corrupt"]:
+            sys.exit(2)
+
+    run_with_app(settings, go)
+
+
+@click.command()
+@storage_options
+def check(**kwargs: object) -> None:
+    """Check the configuration: database reachable and migrated, blob store reachable and writable."""
+    from dockyard.app import DockyardApp
+
+    settings = command_settings(**kwargs)
+
+    async def go() -> int:
+        try:
+            app = DockyardApp(settings)
+        except ValueError as e:
+            click.echo(f"configuration: {e}", err=True)
+            return 1
+        try:
+            await app.registry.db.migrate()
+            click.echo(f"database:    ok ({_redact(settings.database_url)})")
+        except Exception as e:
+            click.echo(f"database:    FAILED ({type(e).__name__}: {e})", err=True)
+            return 1
+        problem = await app.readiness_problem()
+        await app.registry.close()
+        if problem:
+            click.echo(f"blob store:  FAILED ({problem})", err=True)
+            return 1
+        click.echo(f"blob store:  ok ({_redact(settings.blob_store or str(settings.blobs_dir))})")
+        return 0
+
+    sys.exit(asyncio.run(go()))
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a URL before printing it."""
+    import re
+
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
+
+
+@click.command("gc")
+@storage_options
+@click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
+@click.option(
+    "--grace-hours",
+    type=click.FloatRange(min=0),
+    default=24.0,
+    show_default=True,
+    help="Keep links and blobs touched more recently than this.",
+)
+@dev_clock_option
+def gc_command(dry_run: bool, grace_hours: float, **kwargs: object) -> None:
+    """Remove unreferenced repository links and unlinked blobs (safe while the server runs)."""
+    from dockyard.features.gc import collector as gc
+
+    settings = command_settings(**kwargs)
+
+    async def go(app: DockyardApp) -> None:
+        report = await gc.collect(
+            app.registry, grace_hours=grace_hours, dry_run=dry_run, progress=lambda line: click.echo(line)
+        )
+        verb = "would remove" if dry_run else "removed"
+        click.echo(
+            f"{verb} {report.links_removed} links and {report.blobs_removed} blobs "
+            f"({report.bytes_freed} bytes)"
+        )
+
+    run_with_app(settings, go)
