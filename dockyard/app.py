@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from dockyard import http_guard
 from dockyard.allocator import tune_allocator
 from dockyard.config import Settings, settings_from_env
 from dockyard.ecr.front import build_endpoint
@@ -36,6 +37,10 @@ class DockyardApp:
             await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
+            return
+        refused = http_guard.refusal(scope)
+        if refused is not None:
+            await _plain(send, 400, f"{refused}\n".encode())
             return
         path: str = scope["path"]
         if path.startswith("/v2"):

@@ -125,7 +125,8 @@ def _redact(url: str) -> str:
 )
 @dev_clock_option
 def gc_command(dry_run: bool, grace_hours: float, **kwargs: object) -> None:
-    """Remove unreferenced repository links and unlinked blobs (safe while the server runs)."""
+    """Remove unreferenced repository links, unlinked blobs, and stored bytes no row names
+    (safe while the server runs)."""
     from dockyard.features.gc import collector as gc
 
     settings = command_settings(**kwargs)
@@ -137,7 +138,8 @@ def gc_command(dry_run: bool, grace_hours: float, **kwargs: object) -> None:
         verb = "would remove" if dry_run else "removed"
         click.echo(
             f"{verb} {report.links_removed} links and {report.blobs_removed} blobs "
-            f"({report.bytes_freed} bytes)"
+            f"({report.bytes_freed} bytes), and {report.orphans_removed} orphaned files "
+            f"({report.orphan_bytes_freed} bytes)"
         )
 
     run_with_app(settings, go)

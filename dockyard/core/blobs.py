@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -26,6 +28,7 @@ from dockyard.core.errors import (
     DomainError,
     RangeInvalid,
     SizeInvalid,
+    StorageFull,
     UploadUnknown,
 )
 from dockyard.core.manifests import ARCHIVE
@@ -33,6 +36,8 @@ from dockyard.core.repositories import Repository, RepositoryService, not_found
 from dockyard.store.blobs.base import BlobStore
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
+
+log = logging.getLogger("dockyard.blobs")
 
 # Bytes handed to the hashing/writing threads at once: large enough that thread
 # hops are rare (a few hundred a second at full speed), small enough that memory stays
@@ -315,7 +320,17 @@ class BlobService:
                     "send the chunk that starts there (GET the upload URL for its status)",
                     upload.size,
                 )
-            return await self._append_locked(upload, body, expected_length)
+            try:
+                return await self._append_locked(upload, body, expected_length)
+            except FileNotFoundError:
+                await self._discard(upload, has_row=True)
+                self._forget(upload.id)
+                raise _bytes_gone(upload) from None
+            except OSError as err:
+                if not _is_storage_full(err):
+                    raise
+                await self._release(upload)
+                raise _storage_full(err) from None
 
     async def append_bytes(self, repo: Repository, upload_id: str, data: bytes, start: int) -> Upload:
         """Append one part held in memory (ECR's UploadLayerPart); `start` must be where the upload ends."""
@@ -379,6 +394,12 @@ class BlobService:
             return None
         return await self._hash_upload(upload, algorithm)
 
+    async def _hash_key(self, key: str, algorithm: str) -> Any:
+        hasher = new_hasher(algorithm)
+        async for chunk in self.store.read(key):
+            await anyio.to_thread.run_sync(hasher.update, chunk)
+        return hasher
+
     async def _hash_upload(self, upload: Upload, algorithm: str) -> Any:
         hasher = new_hasher(algorithm)
         if upload.size:
@@ -404,11 +425,27 @@ class BlobService:
         expected = parse_digest(digest)
         async with self._lock(upload_id):
             upload = await self.get_upload(repo, upload_id)
-            if body is not None:
-                upload = await self._append_locked(upload, body, None)
-            hasher = await self._hasher_for(upload, expected.algorithm)
             try:
-                return await self._verify_and_store(repo, upload, digest, hasher, exclusive=exclusive)
+                recovered = None
+                if body is None:
+                    recovered = await self.store.recover_published(upload.id, digest, upload.size)
+                else:
+                    upload = await self._append_locked(upload, body, None)
+                if recovered is None:
+                    hasher = await self._hasher_for(upload, expected.algorithm)
+                else:
+                    hasher = await self._hash_key(recovered, expected.algorithm)
+                return await self._verify_and_store(
+                    repo, upload, digest, hasher, exclusive=exclusive, published=recovered
+                )
+            except FileNotFoundError:
+                await self._discard(upload, has_row=True)
+                raise _bytes_gone(upload) from None
+            except OSError as err:
+                if not _is_storage_full(err):
+                    raise
+                await self._release(upload)
+                raise _storage_full(err) from None
             finally:
                 self._forget(upload.id)
 
@@ -424,11 +461,19 @@ class BlobService:
                 size = await pump(body, writer.write, hasher)
             finally:
                 state = await writer.close()
-        except BaseException:
+        except BaseException as err:
             await self.store.delete_upload(upload_id, state)
+            if isinstance(err, OSError) and _is_storage_full(err):
+                raise _storage_full(err) from None
             raise
         upload = Upload(upload_id, repo.id, expected.algorithm, size, state)
-        return await self._verify_and_store(repo, upload, digest, hasher, has_row=False)
+        try:
+            return await self._verify_and_store(repo, upload, digest, hasher, has_row=False)
+        except OSError as err:
+            if not _is_storage_full(err):
+                raise
+            await self.store.delete_upload(upload_id, state)
+            raise _storage_full(err) from None
 
     async def _verify_and_store(
         self,
@@ -439,6 +484,7 @@ class BlobService:
         *,
         exclusive: bool = False,
         has_row: bool = True,
+        published: str | None = None,
     ) -> BlobInfo:
         """Check the digest, then record the blob, publishing the upload's bytes only if they are new.
 
@@ -449,25 +495,32 @@ class BlobService:
         garbage collector either removed the old row first (then these bytes are published
         under a new key) or finds the new link and keeps the blob. A blob row therefore
         always points at bytes that exist.
+
+        `published` is the key an interrupted earlier completion of the session published the
+        bytes under (`BlobStore.recover_published`); `hasher` then covers those bytes.
         """
         expected = parse_digest(digest)
-        await self.store.finish_upload(upload.id, upload.size, upload.state)
+        recovered = published
+        if recovered is None:
+            await self.store.finish_upload(upload.id, upload.size, upload.state)
         if hasher is None:
             hasher = await self._hash_upload(upload, expected.algorithm)
         actual = f"{expected.algorithm}:{hasher.hexdigest()}"
         if actual != digest:
             await self._discard(upload, has_row)
+            if recovered is not None:
+                await self.store.delete_many([recovered])  # no row names it
             raise DigestInvalid(
                 f"the uploaded content has digest {actual}, not {digest}",
                 {"expected": digest, "actual": actual},
             )
-        published: str | None = None
         superseded: str | None = None
         linked_before = False
-        async with self.db.read() as rconn:
-            known = await rconn.scalar(_BLOB_KEY, {"digest": digest}) is not None
-        if not known:
-            published = await self.store.publish(upload.id, digest, upload.size)
+        if published is None:
+            async with self.db.read() as rconn:
+                known = await rconn.scalar(_BLOB_KEY, {"digest": digest}) is not None
+            if not known:
+                published = await self.store.publish(upload.id, digest, upload.size)
         committed = False
         try:
             async with self.db.write() as conn:
@@ -497,7 +550,8 @@ class BlobService:
                     await conn.execute(_DELETE_UPLOAD, {"id": upload.id})
             committed = True
         finally:
-            if not committed and published is not None:
+            # Recovered bytes stay for the next retry (or the orphan sweep once the session is purged).
+            if not committed and published is not None and published != recovered:
                 with contextlib.suppress(Exception):
                     await self.store.delete_many([published])  # no row names it
         if published is None:
@@ -519,6 +573,18 @@ class BlobService:
                 await conn.execute(t.uploads.delete().where(t.uploads.c.id == upload.id))
         await self.store.delete_upload(upload.id, upload.state)
 
+    async def _release(self, upload: Upload) -> None:
+        """End a session the full disk broke: bytes first (that frees the space), then the row
+        (which may fail while the database shares the full disk: then the session, its bytes
+        gone, answers BLOB_UPLOAD_UNKNOWN next time and the purge job removes the row)."""
+        self._forget(upload.id)
+        await self.store.delete_upload(upload.id, upload.state)
+        try:
+            async with self.db.write() as conn:
+                await conn.execute(_DELETE_UPLOAD, {"id": upload.id})
+        except Exception:
+            log.warning("could not delete upload row %s after a full disk", upload.id, exc_info=True)
+
     @staticmethod
     async def _is_linked(conn: AsyncConnection, repository_id: int, digest: str) -> bool:
         rb = t.repository_blobs
@@ -538,6 +604,25 @@ class BlobService:
         lock = self._locks.get(upload_id)
         if lock is not None and not lock.locked():
             self._locks.pop(upload_id, None)
+
+
+def _is_storage_full(err: OSError) -> bool:
+    return err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _storage_full(err: OSError) -> StorageFull:
+    return StorageFull(
+        f"the registry's storage is full ({err.strerror}); the upload was dropped to free its "
+        "space: start it again later"
+    )
+
+
+def _bytes_gone(upload: Upload) -> UploadUnknown:
+    """The session is over (its row deleted): the client starts a new upload."""
+    return UploadUnknown(
+        f"the bytes of upload {upload.id} are no longer stored (the server was interrupted); "
+        "start the upload again"
+    )
 
 
 async def _chunks(data: bytes) -> AsyncIterator[bytes]:

@@ -42,6 +42,10 @@ class UploadInvalid(DomainError):
     pass
 
 
+class StorageFull(DomainError):
+    """The blob store has no space left; the upload was dropped (retry once space returns)."""
+
+
 class RangeInvalid(DomainError):
     """A chunk that does not start where the upload currently ends."""
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard.core import untrusted_json
 from dockyard.core.digests import parse_digest
 from dockyard.core.errors import DigestInvalid, ManifestInvalid
 
@@ -39,7 +39,7 @@ class ParsedManifest:
 
 def parse_manifest(body: bytes, content_type: str | None) -> ParsedManifest:
     try:
-        doc = json.loads(body)
+        doc = untrusted_json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise ManifestInvalid(f"manifest is not valid JSON: {e}") from None
     except RecursionError:

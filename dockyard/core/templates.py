@@ -8,7 +8,6 @@ creation paths it applies (``appliedFor``: ``CREATE_ON_PUSH``, ``PULL_THROUGH_CA
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from dockyard.core import resource_tags
+from dockyard.core import resource_tags, untrusted_json
 from dockyard.core.errors import DomainError
 from dockyard.core.repositories import InvalidRepositorySetting, check_encryption, check_mutability
 from dockyard.store.meta import tables as t
@@ -106,7 +105,7 @@ def check_repository_policy(text: str | None) -> str | None:
     if not text:
         return None
     try:
-        doc = json.loads(text)
+        doc = untrusted_json.loads(text)
     except ValueError:
         doc = None
     if not isinstance(doc, dict) or "Statement" not in doc:
@@ -121,7 +120,7 @@ def check_lifecycle_policy(text: str | None) -> str | None:
     if not text:
         return None
     try:
-        doc = json.loads(text)
+        doc = untrusted_json.loads(text)
     except ValueError:
         raise InvalidTemplate(
             "Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: "

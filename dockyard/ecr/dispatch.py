@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
+from dockyard.core import untrusted_json
 from dockyard.ecr import model
 from dockyard.ecr.errors import (
     EcrError,
@@ -119,7 +120,7 @@ def _parse_json(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        document = json.loads(body, parse_constant=_reject_constant)
+        document = untrusted_json.loads(body, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError):
         raise serialization("Request body is not valid JSON") from None
     if not isinstance(document, dict):

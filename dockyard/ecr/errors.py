@@ -222,6 +222,7 @@ DOMAIN_CODES: dict[type[de.DomainError], str] = {
     de.TagImmutable: "ImageTagAlreadyExistsException",
     de.ImageReferenced: "InvalidParameterException",
     de.UploadUnknown: "UploadNotFoundException",
+    de.StorageFull: "ServerException",  # a 500: AWS clients retry it
     de.Denied: "AccessDeniedException",
     resource_tags.TooManyTags: "TooManyTagsException",
     resource_tags.InvalidTag: "InvalidTagParameterException",

@@ -19,6 +19,7 @@ CODES: dict[type[e.DomainError], tuple[int, str]] = {
     e.BlobUnknown: (404, "BLOB_UNKNOWN"),
     e.UploadUnknown: (404, "BLOB_UPLOAD_UNKNOWN"),
     e.UploadInvalid: (400, "BLOB_UPLOAD_INVALID"),
+    e.StorageFull: (503, "UNAVAILABLE"),  # as Distribution's errcode.ErrorCodeUnavailable
     e.RangeInvalid: (416, "BLOB_UPLOAD_INVALID"),
     e.SizeInvalid: (400, "SIZE_INVALID"),
     e.ManifestInvalid: (400, "MANIFEST_INVALID"),
@@ -50,4 +51,6 @@ def domain_error_response(err: e.DomainError, headers: dict[str, str] | None = N
             break
     else:
         status, code = 400, "UNSUPPORTED"
+    if status == 503:
+        headers = {"Retry-After": "60", **(headers or {})}
     return error_response(status, code, err.message, err.detail, headers)

@@ -6,6 +6,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,5 +128,62 @@ def test_delete_upload_and_blobs(store_url: str) -> None:
         await store.delete_many([key])
         assert not await store.exists(key)
         await store.check()
+
+    run(go())
+
+
+@pytest.mark.parametrize("size", [1000, 7 * MiB])  # one object; a multipart upload
+def test_a_completion_interrupted_after_publishing_can_be_redone(store_url: str, size: int) -> None:
+    """A crash between publishing and committing the blob row (issue 16, defect 1): the
+    session's retry finds its bytes again, on whichever node it lands."""
+    data = os.urandom(size)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+
+    async def go() -> None:
+        upload_id = str(uuid.uuid4())
+        store = open_blob_store(store_url)
+        state = await store.create_upload(upload_id)
+        state = await append(store, upload_id, 0, state, data, MiB)
+        await store.finish_upload(upload_id, size, state)
+        key = await store.publish(upload_id, digest, size)
+        # ...the process dies here. The retry, with the session's recorded state:
+        store = open_blob_store(store_url)
+        recovered = await store.recover_published(upload_id, digest, size)
+        if recovered is None:
+            await store.finish_upload(upload_id, size, state)
+            assert await collect(store.read_upload(upload_id, size)) == data
+            recovered = await store.publish(upload_id, digest, size)
+        assert recovered == key
+        assert await collect(store.read(key)) == data
+
+    run(go())
+
+
+def test_stored_lists_every_byte_and_delete_stored_removes_it(store_url: str) -> None:
+    """The orphan sweep's view (issue 16, defect 2): published blobs by key, and each session's
+    unpublished bytes (files, tail objects, multipart uploads) by its upload id."""
+
+    async def go() -> None:
+        store = open_blob_store(store_url)
+        assert [item async for item in store.stored()] == []
+        published_data = os.urandom(2000)
+        store, key = await upload(store_url, published_data, [2000])
+        session = str(uuid.uuid4())
+        state = await store.create_upload(session)
+        await append(store, session, 0, state, os.urandom(7 * MiB), MiB)  # a part and a tail on S3
+
+        items = [item async for item in store.stored()]
+        published = [item for item in items if item.key]
+        assert [(item.key, item.size) for item in published] == [(key, 2000)]
+        assert {item.session for item in items if not item.key} == {session}
+        assert sum(item.size for item in items if not item.key) == 7 * MiB
+        for item in items:
+            assert item.modified.tzinfo is not None
+            assert abs((item.modified - datetime.now(UTC)).total_seconds()) < 300
+
+        await store.delete_stored(items)
+        assert [item async for item in store.stored()] == []
+        assert not await store.exists(key)
+        await store.delete_stored(items)  # already gone: not an error
 
     run(go())

@@ -573,3 +573,23 @@ def test_tags_with_the_aws_cli(registry: Any, ecr: Any) -> None:
     ]
     aws_cli(registry, "untag-resource", "--resource-arn", arn, "--tag-keys", "owner")
     assert aws_cli(registry, "list-tags-for-resource", "--resource-arn", arn)["tags"] == []
+
+
+def test_hostile_json_is_a_client_error_never_a_500(ecr: Any, raw_ecr: Any) -> None:
+    """Issue 16, defect 3: deep nesting in policy texts, a lone surrogate in a name."""
+    name = uid("hostile")
+    ecr.create_repository(repositoryName=name)
+    deep = "[" * 5_000 + "]" * 5_000
+    expect_error(
+        "InvalidParameterException",
+        raw_ecr.put_lifecycle_policy,
+        repositoryName=name,
+        lifecyclePolicyText=deep,
+    )
+    expect_error(
+        "InvalidParameterException", raw_ecr.set_repository_policy, repositoryName=name, policyText=deep
+    )
+    expect_error("InvalidParameterException", raw_ecr.put_registry_policy, policyText=deep)
+    expect_error(
+        "SerializationException", raw_ecr.create_repository, repositoryName="it-ecr/surrogate-\ud800"
+    )

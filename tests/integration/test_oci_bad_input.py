@@ -390,3 +390,62 @@ def test_control_characters_do_not_alias_other_names(oci, victim, ctrl):
         "PUT", f"/v2/{repo}/manifests/stable{ctrl}", headers={"Content-Type": img.media_type}, body=img.body
     )
     t.expect_error(r, 400, ("TAG_INVALID", "MANIFEST_INVALID"), f"PUT tag 'stable{ctrl}'")
+
+
+# ------------------------------------------------------------------------------------------------
+# HTTP framing and the Host header (issue 16, defect 5), over a raw socket to the real server.
+
+
+def _raw_exchange(oci, request: bytes) -> bytes:
+    """Send bytes verbatim; everything the server answers until it closes the connection."""
+    import socket
+    from urllib.parse import urlparse
+
+    address = urlparse(oci.url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(request)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out
+
+
+@pytest.mark.parametrize(
+    "host",
+    [b'evil.example", x="y', b"evil example", b"a\\b", b"host:port:extra", b"[::1", b"h\x7fst"],
+)
+def test_malformed_host_is_refused_never_echoed(oci, host):
+    answer = _raw_exchange(oci, b"GET /v2/ HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert b"www-authenticate" not in answer.lower(), answer[:300]
+
+
+def test_two_host_headers_are_refused(oci):
+    port = oci.url.rsplit(":", 1)[1].encode()
+    host = b"Host: 127.0.0.1:" + port + b"\r\n"
+    request = b"GET /v2/ HTTP/1.1\r\n" + host + b"Host: other\r\nConnection: close\r\n\r\n"
+    assert _raw_exchange(oci, request).startswith(b"HTTP/1.1 400 ")
+
+
+def test_well_formed_hosts_reach_the_challenge(oci):
+    for host in (b"127.0.0.1:5000", b"[::1]:5000", b"registry.example.com", b"xn--bcher-kva.example"):
+        answer = _raw_exchange(oci, b"GET /v2/ HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 401 "), answer[:300]
+        assert f'realm="http://{host.decode()}/"'.encode() in answer
+
+
+def test_transfer_encoding_with_content_length_cannot_smuggle(oci):
+    """Granian frames such a request by Transfer-Encoding alone (RFC 9112 6.3: the body below is
+    the empty chunked body, not Content-Length's 5 bytes), drops Content-Length before the app
+    sees it, and closes the connection after answering: the bytes after the chunked body are
+    never read as a second request."""
+    port = oci.url.rsplit(":", 1)[1].encode()
+    smuggled = b"GET /v2/_catalog HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    request = (
+        b"POST /healthz HTTP/1.1\r\nHost: 127.0.0.1:" + port + b"\r\n"
+        b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled
+    )
+    answer = _raw_exchange(oci, request)
+    assert answer.count(b"HTTP/1.1 ") == 1, answer
+    assert answer.startswith(b"HTTP/1.1 200 ") or answer.startswith(b"HTTP/1.1 400 "), answer
+    assert b"connection: close" in answer.lower(), answer

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from dockyard.auth.policy.conditions import ConditionOperator, parse_operator, value_error
 from dockyard.auth.policy.errors import POLICY_MAX_LENGTH, PolicyError
 from dockyard.auth.policy.patterns import arn_segment_count
+from dockyard.core import untrusted_json
 
 PolicyKind = Literal["identity", "resource"]
 Effect = Literal["Allow", "Deny"]
@@ -127,7 +128,7 @@ def parse_policy(
         if not text.strip():
             raise PolicyError("", "is empty")
         try:
-            raw = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            raw = untrusted_json.loads(text, object_pairs_hook=_no_duplicate_keys)
         except _DuplicateKey as err:
             raise PolicyError("", f'contains the key "{err.key}" more than once') from None
         except json.JSONDecodeError as err:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dockyard.core import untrusted_json
 from dockyard.core.digests import digest_bytes, parse_digest
 from dockyard.core.errors import DigestInvalid
 from dockyard.core.images import (
@@ -350,7 +351,7 @@ async def put_image(call: Call, params: Params) -> Result:
             f"'Member must have length less than or equal to {MAX_MANIFEST_BYTES}'"
         )
     try:
-        doc = json.loads(body)
+        doc = untrusted_json.loads(body)
     except ValueError:
         raise invalid_parameter(
             "Invalid parameter at 'ImageManifest' failed to satisfy constraint: 'Invalid JSON syntax'"

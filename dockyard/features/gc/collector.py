@@ -17,7 +17,11 @@ Runs while the registry serves pushes, so every step is a re-checked, locked dec
    tombstones, which the next run finishes first. An upload of the same digest racing with
    this publishes its bytes under a new key, so it never loses them.
 
-Abandoned upload sessions are the ``purge-uploads`` job's business, not this one's.
+3. **Orphan sweep.** Bytes in the store that no row names (a crash between writing and
+   committing strands them), older than the grace period: see ``orphans``.
+
+Abandoned upload sessions are the ``purge-uploads`` job's business, not this one's; once it
+ends a session, the sweep reclaims whatever bytes the session left.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard import clock
+from dockyard.features.gc import orphans
 from dockyard.store.meta import tables as t
 
 if TYPE_CHECKING:
@@ -50,6 +55,8 @@ class GcReport:
     blobs_removed: int = 0
     bytes_freed: int = 0
     tombstones_finished: int = 0
+    orphans_removed: int = 0  # store items no row named
+    orphan_bytes_freed: int = 0
     dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -190,7 +197,8 @@ async def collect(
 ) -> GcReport:
     """One garbage collection pass; ``dry_run`` only counts."""
     report = GcReport(dry_run=dry_run)
-    cutoff = (now or clock.now()) - timedelta(hours=grace_hours)
+    now = now or clock.now()
+    cutoff = now - timedelta(hours=grace_hours)
     if not dry_run:
         report.tombstones_finished = await finish_tombstones(registry, progress)
         if report.tombstones_finished:
@@ -249,6 +257,14 @@ async def collect(
     progress(
         f"blobs: {report.blobs_removed} {'to remove' if dry_run else 'removed'}, "
         f"{report.bytes_freed} bytes {'to free' if dry_run else 'freed'}"
+    )
+
+    # Orphans.
+    swept = await orphans.sweep(registry, cutoff, now, dry_run=dry_run, progress=progress)
+    report.orphans_removed, report.orphan_bytes_freed = swept.removed, swept.bytes_freed
+    progress(
+        f"orphans: {swept.removed} {'to remove' if dry_run else 'removed'}, "
+        f"{swept.bytes_freed} bytes {'to free' if dry_run else 'freed'}"
     )
     return report
 

@@ -32,6 +32,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from dockyard.core import untrusted_json
+
 PREFIX: Final = "Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: "
 FAILURE: Final = "Lifecycle policy validation failure: "
 MIN_TEXT_LENGTH: Final = 100  # LifecyclePolicyText in the botocore model
@@ -204,7 +206,7 @@ def parse_policy(text: str, *, strict_ecr: bool = True) -> LifecyclePolicy:
             kind="malformed",
         )
     try:
-        document = json.loads(text)
+        document = untrusted_json.loads(text)
     except ValueError:
         raise _fail("Could not map policyString into LifecyclePolicy.") from None
     if not isinstance(document, dict):

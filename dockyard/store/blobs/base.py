@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 
@@ -19,6 +20,17 @@ from typing import Any
 class ByteRange:
     start: int
     end: int  # inclusive
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """Something the store holds, as listed for the orphan sweep (`BlobStore.stored`)."""
+
+    session: str  # the upload id that wrote it: every key the store makes is its session's
+    key: str  # the published key a blob row would name; "" for a session's unpublished bytes
+    modified: datetime  # the last write to it (aware, UTC)
+    size: int
+    handle: Any = None  # the store's own reference, for `delete_stored`
 
 
 class UploadWriter(ABC):
@@ -61,6 +73,13 @@ class BlobStore(ABC):
     async def delete_upload(self, upload_id: str, state: Any = None) -> None:
         """Drop a session's bytes (cancelled, failed, purged, or its content already stored)."""
 
+    async def recover_published(self, upload_id: str, digest: str, size: int) -> str | None:
+        """The key an interrupted completion of this session already published its `size`
+        verified bytes of `digest` under, when the process died before the blob's row
+        committed; None otherwise. Lets the client's retry finish the upload (its bytes are
+        no longer where the session left them)."""
+        return None
+
     async def cleanup_upload(self, upload_id: str) -> None:  # noqa: B027
         """Remove a published session's leftovers (not the published bytes)."""
 
@@ -74,6 +93,24 @@ class BlobStore(ABC):
     @abstractmethod
     async def delete_many(self, keys: list[str]) -> None:
         """Delete published blobs (garbage collection); missing keys are not an error."""
+
+    # ---------------------------------------------------------------- orphan sweep
+    @abstractmethod
+    def stored(self) -> AsyncIterator[StoredItem]:
+        """Everything the store holds, published or not, for garbage collection to find what no
+        row names.
+
+        Invariants the sweep relies on: every byte the store keeps is in some listed item (S3
+        multipart uploads included); an item's `key` is exactly what `publish` returned for it
+        (so a blob row's `storage_key` names it); `session` is the upload id that wrote it (so a
+        live upload row names it); `modified` is no earlier than the last write to it, so an
+        item written within the grace period is never old enough to sweep. Items may be listed
+        in any order; an item deleted or created during the listing may or may not appear.
+        """
+
+    @abstractmethod
+    async def delete_stored(self, items: list[StoredItem]) -> None:
+        """Delete listed items (orphans); ones already gone are not an error."""
 
     def local_path(self, key: str) -> str | None:
         """A filesystem path for zero-copy serving, when the store has one."""

@@ -8,13 +8,14 @@ file, which the next append truncates back to the size the database recorded.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 
-from dockyard.store.blobs.base import BlobStore, ByteRange, UploadWriter
+from dockyard.store.blobs.base import BlobStore, ByteRange, StoredItem, UploadWriter
 
 READ_CHUNK = 1024 * 1024
 
@@ -63,7 +64,8 @@ class FilesystemBlobStore(BlobStore):
         return None
 
     async def open_upload(self, upload_id: str, offset: int, state: Any = None) -> UploadWriter:
-        fd = os.open(self._upload_path(upload_id), os.O_WRONLY | os.O_CREAT, 0o644)
+        # No O_CREAT: a session whose file is gone (published, or lost) must not restart as zeros.
+        fd = os.open(self._upload_path(upload_id), os.O_WRONLY)
         try:
             os.ftruncate(fd, offset)
             os.lseek(fd, offset, os.SEEK_SET)
@@ -76,11 +78,26 @@ class FilesystemBlobStore(BlobStore):
         async for chunk in _read_file(self._upload_path(upload_id), 0, size):
             yield chunk
 
-    async def publish(self, upload_id: str, digest: str, size: int) -> str:
+    @staticmethod
+    def _published_key(upload_id: str, digest: str) -> str:
         algorithm, hexpart = digest.split(":", 1)
-        key = f"{algorithm}/{hexpart[:2]}/{hexpart}.{upload_id}"
+        return f"{algorithm}/{hexpart[:2]}/{hexpart}.{upload_id}"
+
+    async def publish(self, upload_id: str, digest: str, size: int) -> str:
+        key = self._published_key(upload_id, digest)
         await anyio.to_thread.run_sync(self._publish, self._upload_path(upload_id), self._key_path(key), size)
         return key
+
+    async def recover_published(self, upload_id: str, digest: str, size: int) -> str | None:
+        """The rename happened (the upload file is gone) and the published file has every byte."""
+        if self._upload_path(upload_id).exists():
+            return None
+        key = self._published_key(upload_id, digest)
+        try:
+            published_size = self._key_path(key).stat().st_size
+        except FileNotFoundError:
+            return None
+        return key if published_size == size else None
 
     @staticmethod
     def _publish(src: Path, dst: Path, size: int) -> None:
@@ -114,6 +131,39 @@ class FilesystemBlobStore(BlobStore):
         for key in keys:
             self._key_path(key).unlink(missing_ok=True)
 
+    async def stored(self) -> AsyncIterator[StoredItem]:
+        """Upload files, then published files, a directory listing at a time (in a thread)."""
+        for directory in [self._uploads, *await anyio.to_thread.run_sync(self._blob_dirs)]:
+            for item in await anyio.to_thread.run_sync(self._list_dir, directory):
+                yield item
+
+    def _blob_dirs(self) -> list[Path]:
+        return sorted(d for algorithm in _subdirs(self._blobs) for d in _subdirs(algorithm))
+
+    def _list_dir(self, directory: Path) -> list[StoredItem]:
+        items = []
+        uploads = directory == self._uploads
+        for entry in _files(directory):
+            if entry.name.startswith("."):
+                continue  # `check` probes
+            if uploads:
+                session, key = entry.name, ""
+            else:
+                session = entry.name.rpartition(".")[2]
+                key = str(Path(entry.path).relative_to(self._blobs))
+            try:
+                info = entry.stat()
+            except FileNotFoundError:
+                continue
+            modified = datetime.fromtimestamp(max(info.st_mtime, info.st_ctime), UTC)
+            items.append(StoredItem(session, key, modified, info.st_size, entry.path))
+        return items
+
+    async def delete_stored(self, items: list[StoredItem]) -> None:
+        for item in items:
+            path = self._key_path(item.key) if item.key else self._upload_path(item.session)
+            path.unlink(missing_ok=True)
+
     def local_path(self, key: str) -> str | None:
         return str(self._key_path(key))
 
@@ -121,6 +171,21 @@ class FilesystemBlobStore(BlobStore):
         probe = self._uploads / f".check-{os.getpid()}"
         probe.write_bytes(b"ok")
         probe.unlink()
+
+
+def _subdirs(directory: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(directory) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+
+
+def _files(directory: Path) -> Iterator[os.DirEntry[str]]:
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return
+    yield from (e for e in entries if e.is_file(follow_symlinks=False))
 
 
 async def _read_file(path: Path, start: int, length: int) -> AsyncIterator[bytes]:

@@ -28,7 +28,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from dockyard.store.blobs.base import BlobStore, ByteRange, UploadWriter
+from dockyard.store.blobs.base import BlobStore, ByteRange, StoredItem, UploadWriter
 
 MIN_PART = 5 * 1024 * 1024  # S3's minimum for every part but the last
 READ_CHUNK = 1024 * 1024
@@ -167,13 +167,15 @@ class S3BlobStore(BlobStore):
     async def finish_upload(self, upload_id: str, size: int, state: Any = None) -> None:
         """Turn the parts and tail into one readable object at the upload's data key."""
         state = _copy_state(state)
-        await anyio.to_thread.run_sync(self._finish, upload_id, state)
+        await anyio.to_thread.run_sync(self._finish, upload_id, size, state)
 
-    def _finish(self, upload_id: str, state: dict[str, Any]) -> None:
+    def _finish(self, upload_id: str, size: int, state: dict[str, Any]) -> None:
         key = self._data_key(upload_id)
         tail = self._get(state["tail_key"])[: state["tail_size"]] if state.get("tail_key") else b""
         if not state.get("mpu"):
             self._put(key, tail)  # small blob: a single object
+        elif self._size(key) == size:
+            pass  # completed by an earlier attempt that died before its row committed
         else:
             if tail:
                 self._upload_part(upload_id, state, tail)
@@ -227,6 +229,14 @@ class S3BlobStore(BlobStore):
                 return False
             raise
 
+    def _size(self, key: str) -> int | None:
+        try:
+            return int(self.client.head_object(Bucket=self.location.bucket, Key=key)["ContentLength"])
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
     async def exists(self, key: str) -> bool:
         return await anyio.to_thread.run_sync(self._exists, key)
 
@@ -260,6 +270,67 @@ class S3BlobStore(BlobStore):
                 yield chunk
         finally:
             body.close()
+
+    # ---------------------------------------------------------------- orphan sweep
+    async def stored(self) -> AsyncIterator[StoredItem]:
+        """Objects under blobs/ and uploads/, then multipart uploads in progress, a page at a time."""
+        for area in ("blobs/", "uploads/"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.location.bucket, Prefix=self._key(area)
+            )
+            iterator = iter(pages)
+            while (page := await anyio.to_thread.run_sync(next, iterator, None)) is not None:
+                for obj in page.get("Contents", []):
+                    item = self._object_item(obj)
+                    if item is not None:
+                        yield item
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.location.bucket, Prefix=self._key("blobs/")
+        )
+        iterator = iter(pages)
+        while (page := await anyio.to_thread.run_sync(next, iterator, None)) is not None:
+            for mpu in page.get("Uploads", []):
+                yield await anyio.to_thread.run_sync(self._multipart_item, mpu)
+
+    def _object_item(self, obj: dict[str, Any]) -> StoredItem | None:
+        name = obj["Key"][len(self.location.prefix) :]
+        area, _, rest = name.partition("/")
+        if area == "blobs" and rest and "/" not in rest:  # blobs/<upload id>: published (or finished)
+            return StoredItem(rest, obj["Key"], obj["LastModified"], int(obj["Size"]), obj["Key"])
+        session = rest.partition("/")[0]
+        if area == "uploads" and session:  # uploads/<upload id>/tail-<n>
+            return StoredItem(session, "", obj["LastModified"], int(obj["Size"]), obj["Key"])
+        return None
+
+    def _multipart_item(self, mpu: dict[str, Any]) -> StoredItem:
+        """A multipart upload, as old as its newest part (parts are written long after it starts)."""
+        modified, size = mpu["Initiated"], 0
+        parts = self.client.get_paginator("list_parts").paginate(
+            Bucket=self.location.bucket, Key=mpu["Key"], UploadId=mpu["UploadId"]
+        )
+        for page in parts:
+            for part in page.get("Parts", []):
+                modified = max(modified, part["LastModified"])
+                size += int(part["Size"])
+        session = mpu["Key"][len(self._key("blobs/")) :]
+        return StoredItem(session, "", modified, size, (mpu["Key"], mpu["UploadId"]))
+
+    async def delete_stored(self, items: list[StoredItem]) -> None:
+        await anyio.to_thread.run_sync(self._delete_stored, items)
+
+    def _delete_stored(self, items: list[StoredItem]) -> None:
+        objects: list[str] = []
+        for item in items:
+            if isinstance(item.handle, tuple):  # (key, multipart upload id)
+                key, mpu = item.handle
+                try:
+                    self.client.abort_multipart_upload(Bucket=self.location.bucket, Key=key, UploadId=mpu)
+                except ClientError as e:
+                    if e.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                        raise
+            else:
+                objects.append(str(item.handle))
+        self._delete_keys(objects)
 
     def download_url(self, key: str) -> str | None:
         """A presigned GET URL, when the store is configured to redirect blob downloads."""

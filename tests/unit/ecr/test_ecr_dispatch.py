@@ -385,3 +385,16 @@ def test_boto3_server_error(boto3_ecr: Callable[..., Any]) -> None:
     with pytest.raises(ecr.exceptions.ServerException) as info:
         ecr.put_image(repositoryName="app", imageManifest="{}")
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+
+
+@pytest.mark.parametrize("depth", [500, 5000, 100_000])
+def test_deeply_nested_body_is_a_serialization_error(client: TestClient, depth: int) -> None:
+    """Issue 16, defect 3: nesting once exhausted the stack (a 500)."""
+    body = b'{"repositoryNames": ' + b"[" * depth + b"]" * depth + b"}"
+    assert_error(call(client, "DescribeRepositories", body), 400, "SerializationException")
+
+
+def test_lone_surrogate_is_a_serialization_error(client: TestClient) -> None:
+    """A name with an unpaired UTF-16 surrogate once failed to encode (a 500)."""
+    body = b'{"repositoryName": "repo\\ud800"}'
+    assert_error(call(client, "CreateRepository", body), 400, "SerializationException")
