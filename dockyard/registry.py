@@ -10,26 +10,31 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockyard.auth.authorizer import REPOSITORY_POLICIES, Authorizer
 from dockyard.auth.identity import IdentityService
 from dockyard.auth.tokens import TokenSigner
 from dockyard.config import Settings
 from dockyard.core.blobs import BlobService
-from dockyard.core.errors import RepositoryAlreadyExists, RepositoryNotFound
 from dockyard.core.image_deletion import ImageDeletion
 from dockyard.core.images import ImageService
 from dockyard.core.manifests import ManifestService
-from dockyard.core.repositories import Repository, RepositoryService, default_kms_key
-from dockyard.core.templates import CREATE_ON_PUSH, TemplateService
-from dockyard.features.scanning.service import RESCAN_EVERY_SECONDS, RESCAN_JOB, ScanService
+from dockyard.core.push_targets import PushTargets
+from dockyard.core.repositories import Repository, RepositoryService
+from dockyard.core.templates import TemplateService
+from dockyard.features import Feature, gc, lifecycle, maintenance, scanning
+from dockyard.features.scanning import ScanService
 from dockyard.jobs.queue import JobQueue, Leases
 from dockyard.jobs.scheduler import Periodic, Scheduler
-from dockyard.jobs.worker import Worker
+from dockyard.jobs.worker import JobHandler, Worker
 from dockyard.store.blobs import factory
 from dockyard.store.blobs.base import BlobStore
 from dockyard.store.meta.database import Database
 
 # Names this process in job leases: host, pid and a random part (pids repeat across restarts).
 NODE_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+# Every feature the server runs; each face is asked for its job handlers and periodic tasks.
+FEATURES: tuple[Feature[Registry], ...] = (maintenance, lifecycle, gc, scanning)
 
 
 @dataclass
@@ -47,10 +52,20 @@ class Registry:
     tokens: TokenSigner | None = None  # set by `start()`: its key lives in the database
     worker: Worker | None = None
     scheduler: Scheduler | None = None
+    authorizer: Authorizer = field(init=False)
+    push_targets: PushTargets = field(init=False)
     scans: ScanService = field(init=False)
     image_deletion: ImageDeletion = field(init=False)  # its on_delete hooks: none registered yet
 
     def __post_init__(self) -> None:
+        self.authorizer = Authorizer(self.db, self.account_setting_defaults)
+        self.push_targets = PushTargets(
+            self.repositories,
+            TemplateService(self.db),
+            create_on_push=self.settings.create_on_push,
+            region=self.settings.region,
+            repository_policy_set=self._repository_policy_set,
+        )
         self.scans = ScanService(self)
         self.image_deletion = ImageDeletion(self.db, self.repositories)
         self.manifests.on_push = self.scans.on_push  # scan on push: enqueue only, never wait
@@ -86,35 +101,30 @@ class Registry:
         secret = await get_or_create(self.db, "keys", "token-signing", TokenSigner.generate_key)
         self.tokens = TokenSigner.from_secret(secret, self.settings.token_ttl)
 
+    def job_handlers(self) -> dict[str, JobHandler]:
+        """Every feature's job handlers, by job kind."""
+        handlers: dict[str, JobHandler] = {}
+        for feature in FEATURES:
+            for kind, handler in feature.job_handlers(self).items():
+                if kind in handlers:
+                    raise ValueError(f"two features handle {kind!r} jobs")
+                handlers[kind] = handler
+        return handlers
+
+    def periodic_tasks(self) -> list[Periodic]:
+        """Every feature's periodic tasks, for the scheduler."""
+        return [task for feature in FEATURES for task in feature.periodic_tasks(self.settings)]
+
     def start_background(self) -> None:
         """Run jobs and the periodic scheduler in this process (server processes only)."""
-        from dockyard.features.maintenance import jobs as maintenance
-        from dockyard.features.scanning import service as scanning
-
         self.worker = Worker(
             self.jobs,
-            {**maintenance.handlers(self), **scanning.handlers(self)},
+            self.job_handlers(),
             concurrency=self.settings.job_concurrency,
             lease_seconds=self.settings.job_lease_seconds,
         )
         self.worker.start()
-        self.scheduler = Scheduler(
-            self.db,
-            self.jobs,
-            self.leases,
-            [
-                Periodic(
-                    maintenance.PURGE_UPLOADS, 3600, {"max_age_hours": self.settings.upload_max_age_hours}
-                ),
-                Periodic("lifecycle-scan", self.settings.lifecycle_interval_minutes * 60),
-                Periodic(
-                    "gc",
-                    self.settings.gc_interval_hours * 3600,
-                    {"grace_hours": self.settings.gc_grace_hours},
-                ),
-                Periodic(RESCAN_JOB, RESCAN_EVERY_SECONDS),
-            ],
-        )
+        self.scheduler = Scheduler(self.db, self.jobs, self.leases, self.periodic_tasks())
         self.scheduler.start()
 
     async def enqueue(self, kind: str, payload: dict[str, Any], **kwargs: Any) -> int | None:
@@ -134,48 +144,12 @@ class Registry:
         name: str,
         authorize_create: Callable[[], Awaitable[None]] | None = None,
     ) -> Repository:
-        """The target of a push; created on the spot when a repository creation template with
-        CREATE_ON_PUSH covers the name (with the template's settings), or when the server runs
-        with --create-on-push (with defaults). Before creating, ``authorize_create`` (the door's
-        ``ecr:CreateRepository`` check) runs and may raise to refuse."""
-        try:
-            return await self.repositories.get(account_id, name)
-        except RepositoryNotFound as e:
-            template = await TemplateService(self.db).match(account_id, name, CREATE_ON_PUSH)
-            if template is None and not self.settings.create_on_push:
-                e.message += (
-                    f". Create it first (`aws ecr create-repository --repository-name {name}` or "
-                    f"`dockyard repo create {name}`), add a repository creation template with "
-                    "CREATE_ON_PUSH, or start the server with --create-on-push."
-                )
-                raise
-        if authorize_create is not None:
-            await authorize_create()
-        try:
-            if template is None:
-                return await self.repositories.create(account_id, name)
-            created = await self.repositories.create(
-                account_id,
-                name,
-                tag_mutability=template.image_tag_mutability,
-                tag_mutability_exclusions=template.exclusions,
-                encryption_type=template.encryption_type,
-                kms_key=(
-                    None
-                    if template.encryption_type == "AES256"
-                    else template.kms_key or default_kms_key(account_id, self.settings.region)
-                ),
-                resource_tags=template.resource_tags,
-                policy=template.repository_policy,
-                lifecycle_policy=template.lifecycle_policy,
-            )
-        except RepositoryAlreadyExists:
-            return await self.repositories.get(account_id, name)  # created concurrently
-        if template.repository_policy:
-            from dockyard.auth.authorizer import REPOSITORY_POLICIES
+        """The target of a push, created on the spot where allowed (see :class:`PushTargets`)."""
+        return await self.push_targets.repository_for_push(account_id, name, authorize_create)
 
-            await self.db.caches.changed(REPOSITORY_POLICIES, (account_id, name))
-        return created
+    async def _repository_policy_set(self, account_id: str, name: str) -> None:
+        """Every process's authorizer drops its copy of this repository's (former) policy."""
+        await self.db.caches.changed(REPOSITORY_POLICIES, (account_id, name))
 
     async def close(self) -> None:
         if self.scheduler is not None:

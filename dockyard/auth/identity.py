@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard.auth.principals import Principal
-from dockyard.core.errors import DomainError
+from dockyard.errors import DomainError
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.cache import CacheSpec
 from dockyard.store.meta.database import Database

@@ -6,16 +6,8 @@ exception names; the core never knows which door called it.
 
 from __future__ import annotations
 
-from typing import Any
-
-
-class DomainError(Exception):
-    """Base of every expected failure; `detail` is extra JSON for clients."""
-
-    def __init__(self, message: str, detail: Any = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.detail = detail
+# The base lives a layer down (identity errors share it); the doors keep importing it from here.
+from dockyard.errors import DomainError as DomainError
 
 
 class NameInvalid(DomainError):

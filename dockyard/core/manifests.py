@@ -252,7 +252,7 @@ class ManifestService:
             try:
                 await self.on_push(repo, result, manifest_id)
             except Exception:  # the manifest is stored: the push succeeded whatever the hook does
-                logging.getLogger("dockyard.features.scanning").exception("push hook failed for %s", digest)
+                logging.getLogger(__name__).exception("push hook failed for %s", digest)
         return result
 
     async def _check_references(

@@ -39,7 +39,7 @@ from dockyard.features.gc import orphans
 from dockyard.store.meta import tables as t
 
 if TYPE_CHECKING:
-    from dockyard.registry import Registry
+    from dockyard.features import RegistryParts
 
 GC = "gc"
 DEFAULT_GRACE_HOURS = 24.0
@@ -136,7 +136,7 @@ async def blob_candidates(
 
 
 async def tombstone_blobs(
-    registry: Registry, conn: AsyncConnection, digests: Sequence[str], cutoff: datetime
+    registry: RegistryParts, conn: AsyncConnection, digests: Sequence[str], cutoff: datetime
 ) -> list[tuple[str, str, int]]:
     """Lock each blob row, re-check it is unlinked, replace it by a tombstone.
 
@@ -164,7 +164,7 @@ async def tombstone_blobs(
     return removed
 
 
-async def finish_tombstones(registry: Registry, progress: Progress = _quiet) -> int:
+async def finish_tombstones(registry: RegistryParts, progress: Progress = _quiet) -> int:
     """Delete the bytes of every tombstoned blob, then the tombstones."""
     finished = 0
     bt = t.blob_tombstones
@@ -188,7 +188,7 @@ async def finish_tombstones(registry: Registry, progress: Progress = _quiet) -> 
 
 # ------------------------------------------------------------------------------ run
 async def collect(
-    registry: Registry,
+    registry: RegistryParts,
     *,
     grace_hours: float = DEFAULT_GRACE_HOURS,
     dry_run: bool = False,
@@ -269,7 +269,7 @@ async def collect(
     return report
 
 
-def handlers(registry: Registry) -> dict[str, Any]:
+def handlers(registry: RegistryParts) -> dict[str, Any]:
     async def run(payload: dict[str, Any]) -> Any:
         grace = float(payload.get("grace_hours", DEFAULT_GRACE_HOURS))
         report = await collect(registry, grace_hours=grace, dry_run=bool(payload.get("dry_run", False)))

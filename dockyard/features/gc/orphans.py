@@ -30,7 +30,7 @@ from dockyard.store.blobs.base import StoredItem
 from dockyard.store.meta import tables as t
 
 if TYPE_CHECKING:
-    from dockyard.registry import Registry
+    from dockyard.features import RegistryParts
 
 MIN_AGE = timedelta(hours=1)
 BATCH = 1000  # items checked per pair of queries, and deleted per store call
@@ -43,7 +43,12 @@ class OrphanReport:
 
 
 async def sweep(
-    registry: Registry, cutoff: datetime, now: datetime, *, dry_run: bool, progress: Callable[[str], None]
+    registry: RegistryParts,
+    cutoff: datetime,
+    now: datetime,
+    *,
+    dry_run: bool,
+    progress: Callable[[str], None],
 ) -> OrphanReport:
     """Delete (or, with `dry_run`, count) what no row names and nothing wrote since `cutoff`."""
     cutoff = min(cutoff, now - MIN_AGE)
@@ -61,7 +66,9 @@ async def sweep(
     return report
 
 
-async def _settle(registry: Registry, items: list[StoredItem], report: OrphanReport, dry_run: bool) -> None:
+async def _settle(
+    registry: RegistryParts, items: list[StoredItem], report: OrphanReport, dry_run: bool
+) -> None:
     orphans = await _unnamed(registry, items)
     if orphans and not dry_run:
         await registry.store.delete_stored(orphans)
@@ -69,7 +76,7 @@ async def _settle(registry: Registry, items: list[StoredItem], report: OrphanRep
     report.bytes_freed += sum(item.size for item in orphans)
 
 
-async def _unnamed(registry: Registry, items: list[StoredItem]) -> list[StoredItem]:
+async def _unnamed(registry: RegistryParts, items: list[StoredItem]) -> list[StoredItem]:
     sessions = sorted({item.session for item in items})
     keys = sorted({item.key for item in items if item.key})
     async with registry.db.read() as conn:

@@ -6,8 +6,15 @@
   archives (ECR's preview), ``explain(...)`` says why every image is kept or not.
 * ``preview``: the GetLifecyclePolicyPreview ``previewResults`` / ``summary`` shapes.
 
-No I/O: callers load images and persist results.
+No I/O in those: ``runs`` loads images and persists results, as the feature's jobs
+(``job_handlers``: previews, runs, and the periodic ``lifecycle-scan`` of ``periodic_tasks``).
 """
+
+from dockyard.config import Settings
+from dockyard.features import RegistryParts
+from dockyard.features.lifecycle import runs
+from dockyard.jobs.scheduler import Periodic
+from dockyard.jobs.worker import JobHandler
 
 from .evaluate import Explanation, ImageInfo, Outcome, evaluate, explain
 from .preview import preview_result, preview_summary
@@ -35,7 +42,17 @@ __all__ = [
     "Selection",
     "evaluate",
     "explain",
+    "job_handlers",
     "parse_policy",
+    "periodic_tasks",
     "preview_result",
     "preview_summary",
 ]
+
+
+def job_handlers(registry: RegistryParts) -> dict[str, JobHandler]:
+    return runs.handlers(registry)
+
+
+def periodic_tasks(settings: Settings) -> list[Periodic]:
+    return [Periodic(runs.SCAN, settings.lifecycle_interval_minutes * 60)]

@@ -29,18 +29,13 @@ from dockyard import clock
 from dockyard.core.image_deletion import DeletionResult, ImageDeletion
 from dockyard.core.images import ImageId
 from dockyard.core.repositories import Repository
-from dockyard.features.lifecycle import (
-    ImageInfo,
-    Outcome,
-    evaluate,
-    parse_policy,
-    preview_result,
-    preview_summary,
-)
+from dockyard.features.lifecycle.evaluate import ImageInfo, Outcome, evaluate
+from dockyard.features.lifecycle.preview import preview_result, preview_summary
+from dockyard.features.lifecycle.rules import parse_policy
 from dockyard.store.meta import tables as t
 
 if TYPE_CHECKING:
-    from dockyard.registry import Registry
+    from dockyard.features import RegistryParts
 
 log = logging.getLogger("dockyard.lifecycle")
 
@@ -105,7 +100,7 @@ def _stored_result(outcome: Outcome) -> dict[str, Any]:
     return result
 
 
-async def run_preview(registry: Registry, payload: dict[str, Any]) -> dict[str, Any]:
+async def run_preview(registry: RegistryParts, payload: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the repository's IN_PROGRESS preview and record its outcome."""
     repository_id = int(payload["repository_id"])
     lp = t.lifecycle_previews
@@ -139,7 +134,7 @@ async def run_preview(registry: Registry, payload: dict[str, Any]) -> dict[str, 
 APPLY_BATCH = 200  # images expired or archived per write transaction
 
 
-async def _snapshot(registry: Registry, repository_id: int) -> tuple[Any, list[ImageInfo]]:
+async def _snapshot(registry: RegistryParts, repository_id: int) -> tuple[Any, list[ImageInfo]]:
     """The repository's name and policy and its images, from one consistent read."""
     r = t.repositories
     async with registry.db.read() as conn:
@@ -309,7 +304,7 @@ async def _apply_batch(
 
 
 async def run_policy(
-    registry: Registry, repository_id: int, *, now: datetime | None = None
+    registry: RegistryParts, repository_id: int, *, now: datetime | None = None
 ) -> dict[str, Any]:
     """Evaluate the stored policy and apply it; returns what was expired and archived."""
     now = now or clock.now()
@@ -376,7 +371,7 @@ async def run_policy(
     }
 
 
-async def scan(registry: Registry) -> dict[str, Any]:
+async def scan(registry: RegistryParts) -> dict[str, Any]:
     """Queue a lifecycle run for every repository that has a policy."""
     r = t.repositories
     async with registry.db.read() as conn:
@@ -390,7 +385,7 @@ async def scan(registry: Registry) -> dict[str, Any]:
     return {"repositories": len(ids), "queued": queued}
 
 
-def handlers(registry: Registry) -> dict[str, Any]:
+def handlers(registry: RegistryParts) -> dict[str, Any]:
     async def preview(payload: dict[str, Any]) -> Any:
         return await run_preview(registry, payload)
 

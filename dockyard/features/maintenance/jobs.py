@@ -14,14 +14,14 @@ import sqlalchemy as sa
 from dockyard.store.meta import tables as t
 
 if TYPE_CHECKING:
-    from dockyard.registry import Registry
+    from dockyard.features import RegistryParts
 
 PURGE_UPLOADS = "purge-uploads"
 SCRUB = "scrub"
 SCRUB_BATCH = 200
 
 
-async def purge_uploads(registry: Registry, payload: dict[str, Any]) -> dict[str, Any]:
+async def purge_uploads(registry: RegistryParts, payload: dict[str, Any]) -> dict[str, Any]:
     """Delete upload sessions untouched for `max_age_hours` (Distribution's uploadpurging)."""
     cutoff = t.now() - timedelta(hours=float(payload.get("max_age_hours", 168)))
     async with registry.db.read() as conn:
@@ -43,7 +43,7 @@ async def purge_uploads(registry: Registry, payload: dict[str, Any]) -> dict[str
     return {"purged": purged}
 
 
-async def scrub(registry: Registry, payload: dict[str, Any]) -> dict[str, Any]:
+async def scrub(registry: RegistryParts, payload: dict[str, Any]) -> dict[str, Any]:
     """Re-hash stored blobs and report any whose bytes no longer match their digest.
 
     Works through digests in order from `after`, so a retried job (another node took
@@ -87,19 +87,11 @@ async def scrub(registry: Registry, payload: dict[str, Any]) -> dict[str, Any]:
     return {"checked": checked, "corrupt": corrupt}
 
 
-def handlers(registry: Registry) -> dict[str, Any]:
+def handlers(registry: RegistryParts) -> dict[str, Any]:
     async def purge(payload: dict[str, Any]) -> Any:
         return await purge_uploads(registry, payload)
 
     async def do_scrub(payload: dict[str, Any]) -> Any:
         return await scrub(registry, payload)
 
-    from dockyard.features.gc import collector as gc
-    from dockyard.features.lifecycle import runs as lifecycle_runs
-
-    return {
-        PURGE_UPLOADS: purge,
-        SCRUB: do_scrub,
-        **lifecycle_runs.handlers(registry),
-        **gc.handlers(registry),
-    }
+    return {PURGE_UPLOADS: purge, SCRUB: do_scrub}

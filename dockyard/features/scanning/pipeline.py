@@ -29,8 +29,8 @@ from dockyard.features.scanning.records import (
 from dockyard.store.meta import tables as t
 
 if TYPE_CHECKING:
+    from dockyard.features import RegistryParts
     from dockyard.features.scanning.vulndb import VulnDb
-    from dockyard.registry import Registry
 
 log = logging.getLogger("dockyard.features.scanning")
 
@@ -59,7 +59,7 @@ class Unsupported(Exception):
 class ScanPipeline(ScanRecords):
     """The scan job: one image from its layers to its recorded findings."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: RegistryParts) -> None:
         super().__init__(registry)
         self._vulndb: VulnDb | None = None
         self.layers_analyzed = 0  # layers read from the blob store by this process (for tests)

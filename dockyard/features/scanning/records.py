@@ -28,7 +28,7 @@ from dockyard.store.meta import tables as t
 
 if TYPE_CHECKING:
     from dockyard.core.repositories import Repository
-    from dockyard.registry import Registry
+    from dockyard.features import RegistryParts
 
 SCAN_JOB = "scan-image"
 
@@ -91,7 +91,7 @@ class ScanRecords:
     """Reads and writes of scan rows and scanning configuration; the scan pipeline and the
     rescans build on it."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: RegistryParts) -> None:
         self.registry = registry
         self.db = registry.db
 

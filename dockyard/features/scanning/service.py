@@ -11,7 +11,7 @@ job (unique per manifest), so a push or StartImageScan never waits for a scan. T
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -46,7 +46,6 @@ from dockyard.store.meta import tables as t
 if TYPE_CHECKING:
     from dockyard.core.manifests import PushResult
     from dockyard.core.repositories import Repository
-    from dockyard.registry import Registry
 
 __all__ = [
     "ARCHIVED_DESCRIPTION",
@@ -73,7 +72,6 @@ __all__ = [
     "ScanRecord",
     "ScanService",
     "Unsupported",
-    "handlers",
 ]
 
 log = logging.getLogger("dockyard.features.scanning")
@@ -102,16 +100,3 @@ class ScanService(Rescans):
         async with self.db.read() as conn:
             config_type = await conn.scalar(sa.select(m.c.config_media_type).where(m.c.id == manifest_id))
         return config_type is not None and config_type not in IMAGE_CONFIGS
-
-
-def handlers(registry: Registry) -> dict[str, Any]:
-    """Job handlers for the worker."""
-    service = registry.scans
-
-    async def scan(payload: dict[str, Any]) -> Any:
-        return await service.run_job(payload)
-
-    async def rescan(payload: dict[str, Any]) -> Any:
-        return await service.rescan_job(payload)
-
-    return {SCAN_JOB: scan, RESCAN_JOB: rescan}

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from dockyard import clock
 from dockyard.core.repositories import Repository
 from dockyard.ecr.shapes import scan_findings_summary, scan_status
+from dockyard.features import scanning
 from dockyard.features.scanning import config as sc
 from dockyard.features.scanning import service as svc
 from dockyard.features.scanning.model import OS, PYTHONPKG, Finding, Inventory, OsInfo, Package
@@ -143,7 +144,7 @@ async def push(registry: Registry, repo: Repository, tag: str, layers: list[byte
 
 async def run_jobs(registry: Registry) -> list[dict[str, Any]]:
     """Run every queued scan job in this process (no worker runs in unit tests)."""
-    handlers = svc.handlers(registry)
+    handlers = scanning.job_handlers(registry)
     results = []
     while (job := await registry.jobs.claim(list(handlers), 60)) is not None:
         result = await handlers[job.kind](job.payload)
