@@ -11,12 +11,12 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 
+from dockyard import clock
 from dockyard.auth.policy import (
     AuthzRequest,
     ContextValue,
@@ -96,7 +96,7 @@ def request_context(
     ``aws:CurrentTime``; ``aws:RequestTag/*`` and ``aws:TagKeys`` when the request carries tags)."""
     context: dict[str, ContextValue] = {
         "aws:SecureTransport": secure,
-        "aws:CurrentTime": datetime.now(UTC),
+        "aws:CurrentTime": clock.now(),
     }
     if source_ip:
         context["aws:SourceIp"] = source_ip
