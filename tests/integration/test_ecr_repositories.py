@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -181,10 +182,11 @@ def test_kms_without_a_key_uses_the_aws_managed_key(ecr: Any, encryption_type: s
         repositoryName=uid("kms"), encryptionConfiguration={"encryptionType": encryption_type}
     )["repository"]
     account = repo["registryId"]
-    assert repo["encryptionConfiguration"] == {
-        "encryptionType": encryption_type,
-        "kmsKey": f"arn:aws:kms:us-east-1:{account}:alias/aws/ecr",
-    }
+    assert repo["encryptionConfiguration"]["encryptionType"] == encryption_type
+    # The aws/ecr managed key by its key ARN, as ECR answers (not the alias).
+    assert re.fullmatch(
+        rf"arn:aws:kms:us-east-1:{account}:key/[0-9a-f-]{{36}}", repo["encryptionConfiguration"]["kmsKey"]
+    )
 
 
 def test_aes256_with_a_kms_key_is_refused(ecr: Any) -> None:

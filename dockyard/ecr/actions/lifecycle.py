@@ -9,7 +9,7 @@ GetLifecyclePolicyPreview (the LifecyclePolicyPreviewComplete waiter) until it i
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +24,17 @@ from dockyard.store.meta import tables as t
 EXPIRED = "EXPIRED"
 DEFAULT_PAGE = 100
 MAX_PAGE = 100
+NEVER_EVALUATED = datetime(1970, 1, 1, tzinfo=UTC)
+"""``lastEvaluatedAt`` of a policy that has not run yet. botocore marks the member optional, but
+ECR always sends it: the aws CLI's documented example carries it, and captured responses of
+policies that never ran show the epoch (cloud-custodian issue 9036: "1970-01-01T02:00:00+02:00");
+outside ECR suites written against AWS read it unconditionally. So the epoch, not an omission."""
+
+
+def _last_evaluated(value: datetime | None) -> datetime:
+    return NEVER_EVALUATED if value is None else value
+
+
 # An IN_PROGRESS preview this old is taken as lost (its job failed for good), not as running:
 # it reads FAILED, so the LifecyclePolicyPreviewComplete waiter stops instead of timing out.
 STALE_PREVIEW = timedelta(hours=1)
@@ -100,7 +111,7 @@ async def get_lifecycle_policy(call: Call, params: Params) -> Result:
         "registryId": account_id,
         "repositoryName": repo.name,
         "lifecyclePolicyText": row.lifecycle_policy,
-        "lastEvaluatedAt": row.lifecycle_evaluated_at,
+        "lastEvaluatedAt": _last_evaluated(row.lifecycle_evaluated_at),
     }
 
 
@@ -125,7 +136,7 @@ async def delete_lifecycle_policy(call: Call, params: Params) -> Result:
         "registryId": account_id,
         "repositoryName": repo.name,
         "lifecyclePolicyText": row.lifecycle_policy,
-        "lastEvaluatedAt": row.lifecycle_evaluated_at,
+        "lastEvaluatedAt": _last_evaluated(row.lifecycle_evaluated_at),
     }
 
 
