@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from dockyard import __version__
+from dockyard.cli_simulate_context import context_options, simulation_context
 from dockyard.config import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, Settings, load_config_file
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -936,23 +937,40 @@ def iam_list_groups(user_name: str | None, **kwargs: Any) -> None:
 
 @iam.command("simulate")
 @storage_options
-@click.option("--user", "user_name", required=True, help="The caller (a user of --account-id).")
+@click.option("--user", "user_name", help="The caller (a user of --account-id); or --anonymous.")
 @click.option("--action", "iam_action", required=True, help="e.g. ecr:BatchGetImage")
 @click.option("--resource", required=True, help="A repository ARN, or * for account-wide actions.")
-def iam_simulate(user_name: str, iam_action: str, resource: str, **kwargs: Any) -> None:
+@context_options
+def iam_simulate(
+    user_name: str | None,
+    iam_action: str,
+    resource: str,
+    context_pairs: tuple[str, ...],
+    source_ip: str | None,
+    secure_transport: bool,
+    tag_pairs: tuple[str, ...],
+    anonymous: bool,
+    **kwargs: Any,
+) -> None:
     """Decide whether the user may do ACTION on RESOURCE, with the deciding statement."""
     from dockyard.addresses import parse_repository_arn
     from dockyard.auth.authorizer import Authorizer
 
+    if anonymous == bool(user_name):
+        raise click.UsageError("give the caller with --user, or --anonymous for an unsigned request")
+    context = simulation_context(context_pairs, source_ip, secure_transport, tag_pairs)
     settings = _settings(**kwargs)
 
     async def go(app: Any) -> None:
-        user = await app.registry.identity.get_user(settings.account_id, user_name)
+        user = None if anonymous else await app.registry.identity.get_user(settings.account_id, user_name)
         authorizer = Authorizer(app.registry.db, app.registry.account_setting_defaults)
         parsed = parse_repository_arn(resource)
-        resource_account = parsed[1] if parsed else user.account_id
+        resource_account = parsed[1] if parsed else settings.account_id if user is None else user.account_id
         policy = await authorizer.repository_policy(parsed[1], parsed[2]) if parsed else None
-        decision = await authorizer.check(user, iam_action, resource, resource_account, policy, {})
+        repository = parsed[2] if parsed else None
+        decision = await authorizer.check(
+            user, iam_action, resource, resource_account, policy, context, repository=repository
+        )
         click.echo(decision.explain())
         if decision.statement is not None:
             click.echo(f"deciding statement: {decision.statement.label}")
