@@ -42,7 +42,7 @@ from dockyard.ecr.errors import EcrError, image_already_exists, invalid_paramete
 from dockyard.ecr.pagination import decode_token, encode_token
 
 DEFAULT_PAGE = 100  # DescribeImages / ListImages without maxResults
-REFERRERS_DEFAULT_PAGE = 50
+REFERRERS_DEFAULT_PAGE = 20  # ListImageReferrers without maxResults (botocore: "up to 20")
 TOKEN_MAX_AGE = 24 * 3600
 
 
