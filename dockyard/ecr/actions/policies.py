@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 
 from dockyard.auth.authorizer import authorizer_for
@@ -22,6 +24,8 @@ from dockyard.ecr.errors import (
     repository_policy_not_found,
 )
 from dockyard.store.meta import tables as t
+
+log = logging.getLogger("dockyard.ecr")
 
 LOCKOUT_MESSAGE = (
     "Invalid parameter at 'PolicyText' failed to satisfy constraint: 'The repository policy would prevent "
@@ -48,7 +52,10 @@ async def _store_repository_policy(call: Call, account: str, name: str, text: st
 async def _refuse_unknown_principals(call: Call, document: PolicyDocument, account: str) -> None:
     """AWS refuses to save a resource policy naming a principal it cannot find; every account
     and user is local here, so we can do the same (and a typo never silently grants nobody)."""
-    if await unknown_principals(call.registry.db, document, account):
+    unknown = await unknown_principals(call.registry.db, document, account)
+    if unknown:
+        # ECR's answer never names them; the operator's log does.
+        log.info("refused a policy for %s naming unknown principals: %s", account, ", ".join(unknown))
         raise invalid_parameter(PRINCIPAL_NOT_FOUND)
 
 
