@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TypeVar
 import click
 
 from dockyard.cli.common import command_settings, run_with_app, storage_options
+from dockyard.cli.simulate_context import context_options, simulation_context
 
 if TYPE_CHECKING:
     from dockyard.app import DockyardApp
@@ -239,23 +240,41 @@ def iam_list_groups(user_name: str | None, **kwargs: object) -> None:
 
 @iam.command("simulate")
 @storage_options
-@click.option("--user", "user_name", required=True, help="The caller (a user of --account-id).")
+@click.option("--user", "user_name", help="The caller (a user of --account-id); or --anonymous.")
 @click.option("--action", "iam_action", required=True, help="e.g. ecr:BatchGetImage")
 @click.option("--resource", required=True, help="A repository ARN, or * for account-wide actions.")
-def iam_simulate(user_name: str, iam_action: str, resource: str, **kwargs: object) -> None:
+@context_options
+def iam_simulate(
+    user_name: str | None,
+    iam_action: str,
+    resource: str,
+    context_pairs: tuple[str, ...],
+    source_ip: str | None,
+    secure_transport: bool,
+    tag_pairs: tuple[str, ...],
+    anonymous: bool,
+    **kwargs: object,
+) -> None:
     """Decide whether the user may do ACTION on RESOURCE, with the deciding statement."""
     from dockyard.addresses import parse_repository_arn
     from dockyard.auth.authorizer import Authorizer
 
+    if anonymous == bool(user_name):
+        raise click.UsageError("give the caller with --user, or --anonymous for an unsigned request")
+    context = simulation_context(context_pairs, source_ip, secure_transport, tag_pairs)
     settings = command_settings(**kwargs)
 
     async def go(app: DockyardApp) -> None:
-        user = await app.registry.identity.get_user(settings.account_id, user_name)
+        identity = app.registry.identity
+        user = None if anonymous else await identity.get_user(settings.account_id, str(user_name))
         authorizer = Authorizer(app.registry.db, app.registry.account_setting_defaults)
         parsed = parse_repository_arn(resource)
-        resource_account = parsed[1] if parsed else user.account_id
+        resource_account = parsed[1] if parsed else settings.account_id if user is None else user.account_id
         policy = await authorizer.repository_policy(parsed[1], parsed[2]) if parsed else None
-        decision = await authorizer.check(user, iam_action, resource, resource_account, policy, {})
+        repository = parsed[2] if parsed else None
+        decision = await authorizer.check(
+            user, iam_action, resource, resource_account, policy, context, repository=repository
+        )
         click.echo(decision.explain())
         if decision.statement is not None:
             click.echo(f"deciding statement: {decision.statement.label}")

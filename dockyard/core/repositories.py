@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,7 +54,12 @@ _BY_NAME = sa.select(t.repositories).where(
     t.repositories.c.account_id == sa.bindparam("account_id"), t.repositories.c.name == sa.bindparam("name")
 )
 
-MUTABILITY_MODES = ("MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
+MUTABILITY_MODES = ("IMMUTABLE", "MUTABLE", "MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION")
+"""In the order ECR's enum error lists them, which is not the botocore model's
+(MUTABLE, IMMUTABLE, IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION): captured AWS errors read
+"[IMMUTABLE, MUTABLE]" before the exclusion modes existed, and suites written against AWS since
+(moto's, for one) expect "[IMMUTABLE, MUTABLE, MUTABLE_WITH_EXCLUSION, IMMUTABLE_WITH_EXCLUSION]";
+none shows the model's order. ECR's service-side enum order, then, for this message."""
 EXCLUSION_MODES = ("IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
 ENCRYPTION_TYPES = ("AES256", "KMS", "KMS_DSSE")
 
@@ -88,8 +94,15 @@ def check_mutability(mode: str, exclusions: list[dict[str, str]] | None) -> list
 
 
 def default_kms_key(account_id: str, region: str) -> str:
-    """The AWS managed key ECR uses for KMS encryption when no key is named."""
-    return f"arn:aws:kms:{region}:{account_id}:alias/aws/ecr"
+    """The AWS managed key ECR uses for KMS encryption when no key is named, by its key ARN.
+
+    ECR answers with the key ARN of the ``aws/ecr`` managed key, not the alias (terraform's
+    acceptance tests against AWS match ``kms:<region>:<account>:key/<uuid>`` for a repository
+    created with KMS and no key), so the ID is a UUID fixed per account and region: every
+    repository of a registry names the same key, as every repository of an AWS account does.
+    """
+    key_id = uuid.uuid5(uuid.NAMESPACE_URL, f"dockyard:kms:{region}:{account_id}:alias/aws/ecr")
+    return f"arn:aws:kms:{region}:{account_id}:key/{key_id}"
 
 
 def check_encryption(

@@ -176,13 +176,9 @@ def registry_policy_not_found(registry_id: str) -> EcrError:
 def image_not_found(
     repository: str, registry_id: str, image_digest: str | None = None, image_tag: str | None = None
 ) -> EcrError:
-    """ImageNotFoundException; the imageId rendering follows AWS's ``{imageDigest:'…', imageTag:'…'}``."""
-    parts = []
-    if image_digest is not None:
-        parts.append(f"imageDigest:'{image_digest}'")
-    if image_tag is not None:
-        parts.append(f"imageTag:'{image_tag}'")
-    image_id = "{" + ", ".join(parts) + "}"
+    """ImageNotFoundException; the imageId rendering follows AWS's ``{imageDigest:'…', imageTag:'…'}``,
+    which names both parts and writes 'null' for the one the caller left out (as DescribeImages does)."""
+    image_id = f"{{imageDigest:'{image_digest or 'null'}', imageTag:'{image_tag or 'null'}'}}"
     return EcrError(
         "ImageNotFoundException",
         f"The image with imageId {image_id} does not exist within the repository with name "

@@ -22,6 +22,7 @@ from typing import Any
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
+from dockyard.core.repositories import MUTABILITY_MODES
 from dockyard.ecr.errors import EcrError, invalid_parameter, serialization, unknown_operation, validation
 
 log = logging.getLogger("dockyard.ecr")
@@ -32,6 +33,10 @@ SERVICE_NAME = "ecr"
 # "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy
 # regular expression '...''" and "... 'must have length greater than or equal to 2'".
 _HANDWRITTEN_SHAPES = frozenset({"RepositoryName"})
+
+# Enums whose values ECR's error lists in another order than botocore's model (see
+# dockyard.core.repositories.MUTABILITY_MODES for the evidence).
+_ECR_ENUM_ORDER = {"ImageTagMutability": MUTABILITY_MODES}
 
 
 @functools.cache
@@ -254,8 +259,9 @@ class _Validator:
             )
         enum_values = shape.enum
         if enum_values and value not in enum_values:
+            listed = _ECR_ENUM_ORDER.get(shape.name, enum_values)
             self.violations.append(
-                _Violation(path, value, f"Member must satisfy enum value set: [{', '.join(enum_values)}]")
+                _Violation(path, value, f"Member must satisfy enum value set: [{', '.join(listed)}]")
             )
         return value
 

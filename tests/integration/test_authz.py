@@ -354,11 +354,12 @@ def test_policy_errors_by_name(registry: Registry) -> None:
         root_a.put_registry_policy(policyText="not json")
     assert error_code(err) == "InvalidParameterException"
     assert "Invalid registry policy provided" in error_message(err)
+    other = _new_account(registry)  # a principal must exist to be named (as AWS checks on save)
     text = json.dumps(
         {
             "Version": "2012-10-17",
             "Statement": [
-                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "ecr:*"}
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{other}:root"}, "Action": "ecr:*"}
             ],
         }
     )

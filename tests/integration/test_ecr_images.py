@@ -646,6 +646,22 @@ def test_batch_delete_index_children(ecr: Any, raw_ecr: Any, push: Pusher, repo:
 
 
 # ==================================================================== ListImageReferrers
+def test_list_image_referrers_default_page_is_twenty(ecr: Any, push: Pusher, repo: str) -> None:
+    # botocore: "If this parameter is not used, then ListImageReferrers returns up to 20 results".
+    subject = push.image()
+    d_subject = push.put(subject, "app")
+    desc = {"mediaType": OCI_MANIFEST, "digest": d_subject, "size": len(subject)}
+    for i in range(21):
+        body = push.image([f"sig{i}".encode()], subject=desc, artifact_type="application/vnd.example.sig")
+        push.put(body, sha(body))
+    first = ecr.list_image_referrers(repositoryName=repo, subjectId={"imageDigest": d_subject})
+    assert len(first["referrers"]) == 20 and first["nextToken"]
+    rest = ecr.list_image_referrers(
+        repositoryName=repo, subjectId={"imageDigest": d_subject}, nextToken=first["nextToken"]
+    )
+    assert len(rest["referrers"]) == 1 and "nextToken" not in rest
+
+
 def test_list_image_referrers(ecr: Any, raw_ecr: Any, push: Pusher, repo: str) -> None:
     subject = push.image()
     d_subject = push.put(subject, "app")

@@ -4,6 +4,7 @@ TagResource, UntagResource, ListTagsForResource; tag immutability as /v2/ pushes
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -102,10 +103,11 @@ def test_kms_without_a_key_uses_the_aws_managed_key(ecr: Any, encryption_type: s
         repositoryName=uid("kms"), encryptionConfiguration={"encryptionType": encryption_type}
     )["repository"]
     account = repo["registryId"]
-    assert repo["encryptionConfiguration"] == {
-        "encryptionType": encryption_type,
-        "kmsKey": f"arn:aws:kms:us-east-1:{account}:alias/aws/ecr",
-    }
+    assert repo["encryptionConfiguration"]["encryptionType"] == encryption_type
+    # The aws/ecr managed key by its key ARN, as ECR answers (not the alias).
+    assert re.fullmatch(
+        rf"arn:aws:kms:us-east-1:{account}:key/[0-9a-f-]{{36}}", repo["encryptionConfiguration"]["kmsKey"]
+    )
 
 
 def test_aes256_with_a_kms_key_is_refused(ecr: Any) -> None:

@@ -4,6 +4,7 @@ to a missing repository sees it."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -294,10 +295,10 @@ def test_create_on_push_applies_the_template(registry: Any, ecr: Any) -> None:
     account = repo["registryId"]
     assert repo["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
     assert repo["imageTagMutabilityExclusionFilters"] == [{"filterType": "WILDCARD", "filter": "latest"}]
-    assert repo["encryptionConfiguration"] == {
-        "encryptionType": "KMS",
-        "kmsKey": f"arn:aws:kms:us-east-1:{account}:alias/aws/ecr",
-    }
+    assert repo["encryptionConfiguration"]["encryptionType"] == "KMS"
+    assert re.fullmatch(
+        rf"arn:aws:kms:us-east-1:{account}:key/[0-9a-f-]{{36}}", repo["encryptionConfiguration"]["kmsKey"]
+    )
     tags = ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"])["tags"]
     assert sorted(tags, key=lambda t: t["Key"]) == [
         {"Key": "cost-center", "Value": "42"},

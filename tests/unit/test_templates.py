@@ -4,6 +4,7 @@ the domain core, without a server (a real SQLite database in a temporary directo
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from dockyard.core.repositories import (
     RepositoryService,
     check_encryption,
     check_mutability,
+    default_kms_key,
 )
 from dockyard.core.templates import (
     InvalidTemplate,
@@ -119,7 +121,10 @@ def test_check_encryption() -> None:
     assert check_encryption("AES256", None, ACCOUNT, "eu-west-1") == ("AES256", None)
     assert check_encryption("KMS", None, ACCOUNT, "eu-west-1") == (
         "KMS",
-        f"arn:aws:kms:eu-west-1:{ACCOUNT}:alias/aws/ecr",
+        default_kms_key(ACCOUNT, "eu-west-1"),
+    )
+    assert re.fullmatch(
+        rf"arn:aws:kms:eu-west-1:{ACCOUNT}:key/[0-9a-f-]{{36}}", default_kms_key(ACCOUNT, "eu-west-1")
     )
     assert check_encryption("KMS_DSSE", "alias/mine", ACCOUNT, "eu-west-1") == ("KMS_DSSE", "alias/mine")
     with pytest.raises(InvalidRepositorySetting):

@@ -188,7 +188,9 @@ def _parse_document(raw: dict[str, Any], kind: PolicyKind, source: str) -> Polic
     seen_sids: set[str] = set()
     for index, (path, item) in enumerate(items):
         stmt = _parse_statement(item, path, index, kind, version == VARIABLES_VERSION)
-        if stmt.sid:
+        # IAM refuses a repeated Sid in an identity policy; ECR stores repository and registry
+        # policies with repeats (outside ECR suites set such policies), so only identity ones are checked.
+        if stmt.sid and kind == "identity":
             if stmt.sid in seen_sids:
                 raise PolicyError(f"{path}.Sid", f'"{stmt.sid}" is not unique within the policy')
             seen_sids.add(stmt.sid)

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
+from dockyard import clock
 from dockyard.auth.policy.context import ContextValue, RequestContext
 from dockyard.auth.policy.document import Effect, PolicyDocument, Statement
 from dockyard.auth.policy.matching import PrincipalMatch, statement_applies
@@ -108,7 +109,7 @@ class Decision:
 def request_context(request: AuthzRequest, now: datetime | None = None) -> RequestContext:
     """The request's condition keys plus the global keys IAM always sets, unless given."""
     ctx = RequestContext(request.context)
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     defaults: dict[str, ContextValue] = {
         "aws:CurrentTime": moment,
         "aws:EpochTime": int(moment.timestamp()),

@@ -91,10 +91,11 @@ def _same_user(arn: str, principal: Principal) -> bool:
 def principal_matches(stmt: Statement, principal: Principal | None) -> PrincipalMatch | None:
     """Principal/NotPrincipal of a resource-policy statement.
 
-    NotPrincipal exempts a caller only if *every* identity in its chain is listed: a user is
-    exempt when both its ARN and its account are listed, which is why AWS tells you to list the
-    account next to the user in a ``Deny`` + ``NotPrincipal`` statement. Anonymous callers are
-    exempt only from ``NotPrincipal: "*"``.
+    In a ``Deny``, NotPrincipal exempts a caller only if *every* identity in its chain is listed:
+    a user is exempt when both its ARN and its account are listed, which is why AWS tells you to
+    list the account next to the user in a ``Deny`` + ``NotPrincipal`` statement. In an ``Allow``
+    the caller's own identity being listed is enough to leave it out: an Allow must never grant
+    the principal it names as excluded. Anonymous callers are exempt only from ``NotPrincipal: "*"``.
     """
     if stmt.principal is not None:
         return _names(stmt.principal, principal)
@@ -110,7 +111,7 @@ def principal_matches(stmt: Statement, principal: Principal | None) -> Principal
         exempt = root_listed
     else:
         user_listed = principal.user_id in spec.aws or any(_same_user(a, principal) for a in spec.aws)
-        exempt = root_listed and user_listed
+        exempt = user_listed if stmt.effect == "Allow" else root_listed and user_listed
     return None if exempt else PrincipalMatch.DIRECT
 
 

@@ -49,7 +49,7 @@ from dockyard.ecr.shapes import (
 )
 
 DEFAULT_PAGE = 100  # DescribeImages / ListImages without maxResults
-REFERRERS_DEFAULT_PAGE = 50
+REFERRERS_DEFAULT_PAGE = 20  # ListImageReferrers without maxResults (botocore: "up to 20")
 
 
 # ---------------------------------------------------------------------------- helpers

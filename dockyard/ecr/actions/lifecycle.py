@@ -9,6 +9,7 @@ GetLifecyclePolicyPreview (the LifecyclePolicyPreviewComplete waiter) until it i
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from dockyard.ecr.actions.base import Call, Params, Result, action
@@ -24,6 +25,15 @@ from dockyard.features.lifecycle.policies import (
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 100
+NEVER_EVALUATED = datetime(1970, 1, 1, tzinfo=UTC)
+"""``lastEvaluatedAt`` of a policy that has not run yet. botocore marks the member optional, but
+ECR always sends it: the aws CLI's documented example carries it, and captured responses of
+policies that never ran show the epoch (cloud-custodian issue 9036: "1970-01-01T02:00:00+02:00");
+outside ECR suites written against AWS read it unconditionally. So the epoch, not an omission."""
+
+
+def _last_evaluated(value: datetime | None) -> datetime:
+    return NEVER_EVALUATED if value is None else value
 
 
 def _policies(call: Call) -> LifecyclePolicies:
@@ -71,7 +81,7 @@ async def get_lifecycle_policy(call: Call, params: Params) -> Result:
         "registryId": account_id,
         "repositoryName": repo.name,
         "lifecyclePolicyText": policy.text,
-        "lastEvaluatedAt": policy.evaluated_at,
+        "lastEvaluatedAt": _last_evaluated(policy.evaluated_at),
     }
 
 
@@ -87,7 +97,7 @@ async def delete_lifecycle_policy(call: Call, params: Params) -> Result:
         "registryId": account_id,
         "repositoryName": repo.name,
         "lifecyclePolicyText": policy.text,
-        "lastEvaluatedAt": policy.evaluated_at,
+        "lastEvaluatedAt": _last_evaluated(policy.evaluated_at),
     }
 
 

@@ -157,7 +157,16 @@ def parse(scan_type: str | None, rules: list[dict[str, Any]] | None) -> Registry
 
 
 def effective(config: RegistryScanningConfig, repository: str, scan_on_push_flag: bool) -> RepositoryScanning:
-    """How ``repository`` is scanned under ``config`` (plus its own scanOnPush flag in BASIC mode)."""
+    """How ``repository`` is scanned under ``config`` (plus its own scanOnPush flag in BASIC mode).
+
+    ``scanOnPush`` is the configuration in effect, not the repository's own flag: botocore
+    documents RepositoryScanningConfiguration.scanOnPush as "whether or not scan on push is
+    configured for the repository", beside scanFrequency and appliedScanFilters, which describe
+    what the registry's rules apply; ECR calls the repository-level flag deprecated in favour of
+    those rules. So a repository created with scanOnPush=false that a SCAN_ON_PUSH rule matches
+    reads true here (its pushes are scanned), while DescribeRepositories still shows its own
+    ``imageScanningConfiguration`` flag unchanged.
+    """
     best: tuple[str, tuple[str, ...]] | None = None
     for rule in config.rules:
         matched = tuple(f for f in rule.filters if filter_matches(f, repository))

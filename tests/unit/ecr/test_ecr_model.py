@@ -55,8 +55,11 @@ def test_bad_enum() -> None:
     assert error.message == (
         "Invalid parameter at 'imageTagMutability' failed to satisfy constraint: "
         "'Member must satisfy enum value set: "
-        "[MUTABLE, IMMUTABLE, IMMUTABLE_WITH_EXCLUSION, MUTABLE_WITH_EXCLUSION]'"
+        "[IMMUTABLE, MUTABLE, MUTABLE_WITH_EXCLUSION, IMMUTABLE_WITH_EXCLUSION]'"
     )
+    # ECR's order, not the model's; the values must still be the model's own.
+    model_values = model.service_model().shape_for("ImageTagMutability").enum
+    assert sorted(model._ECR_ENUM_ORDER["ImageTagMutability"]) == sorted(model_values)
 
 
 def test_missing_required() -> None:

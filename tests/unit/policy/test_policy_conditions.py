@@ -112,6 +112,18 @@ def test_current_time_is_filled_in_automatically() -> None:
     assert not condition_holds({"DateGreaterThan": {"aws:CurrentTime": future}}, {})
 
 
+def test_current_time_follows_the_injectable_clock() -> None:
+    from dockyard import clock
+
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert not condition_holds({"DateGreaterThan": {"aws:CurrentTime": tomorrow}}, {})
+    clock.set_offset(2 * 24 * 3600)
+    try:
+        assert condition_holds({"DateGreaterThan": {"aws:CurrentTime": tomorrow}}, {})
+    finally:
+        clock.set_offset(0)
+
+
 def test_secure_transport_accepts_python_bools() -> None:
     deny_plain_http = {"Bool": {"aws:SecureTransport": "true"}}
     assert condition_holds(deny_plain_http, {"aws:SecureTransport": True})

@@ -123,7 +123,6 @@ def test_condition_values_are_kept_as_strings() -> None:
         ),
         (_text({k: v for k, v in GOOD.items() if k != "Effect"}), "Statement.Effect is missing"),
         (_text({**GOOD, "Sid": 5}), "Statement.Sid must be a string"),
-        (_text([GOOD, GOOD]), 'Statement[1].Sid "Pull" is not unique'),
         (_text({**GOOD, "Colour": "red"}), "Statement.Colour is not a statement element"),
         (_text({**GOOD, "Principal": None}), "Statement.Principal must be"),
         (
@@ -225,6 +224,15 @@ def test_identity_sids_are_alphanumeric_but_resource_sids_are_free_text() -> Non
     with pytest.raises(PolicyError, match="letters and digits"):
         parse_policy(_text(statement), "identity")
     parse_policy(_text({**statement, "Principal": "*"}), "resource")
+
+
+def test_repeated_sids_are_refused_in_identity_policies_only() -> None:
+    # IAM requires unique Sids; ECR's SetRepositoryPolicy/PutRegistryPolicy accept repeats.
+    twice = {"Sid": "Pull", "Effect": "Allow", "Action": "ecr:*", "Resource": "*"}
+    with pytest.raises(PolicyError, match=r'Statement\[1\].Sid "Pull" is not unique'):
+        parse_policy(_text([twice, twice]), "identity")
+    doc = parse_policy(_text([GOOD, {**GOOD, "Action": "ecr:GetDownloadUrlForLayer"}]), "resource")
+    assert [s.sid for s in doc.statements] == ["Pull", "Pull"]
 
 
 def test_size_limit_is_ecrs() -> None:

@@ -163,3 +163,9 @@ class TestPrincipalMatching:
         assert decide(None, resource_policy=repo).allowed
         assert not decide(BOB, resource_policy=repo).allowed
         assert not decide(ALICE, resource_policy=policy({**everyone_but_bob, "NotPrincipal": "*"})).allowed
+        # Naming only the user (not its account) still keeps the Allow from that user.
+        user_only = {**everyone_but_bob, "NotPrincipal": {"AWS": BOB.arn}}
+        assert not decide(BOB, resource_policy=policy(user_only)).allowed
+        by_id = {**user_only, "NotPrincipal": {"AWS": BOB.user_id}}
+        assert not decide(BOB, resource_policy=policy(by_id)).allowed
+        assert decide(ALICE, resource_policy=policy(user_only)).allowed
