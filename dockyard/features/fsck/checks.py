@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from dockyard.registry import Registry
 
 BATCH = 1000
+MANIFEST_BATCH = 100  # manifests may be up to 4 MiB each
 TOMBSTONE_AGE = timedelta(hours=1)  # a younger tombstone may belong to a collection in progress
 
 
@@ -208,7 +209,7 @@ async def manifests(registry: Registry, report: FsckReport) -> None:
                     sa.select(m.c.id, m.c.digest, m.c.media_type, m.c.content, m.c.image_size)
                     .where(m.c.id > after)
                     .order_by(m.c.id)
-                    .limit(BATCH)
+                    .limit(MANIFEST_BATCH)
                 )
             ).all()
         if not rows:
