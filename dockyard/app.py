@@ -15,7 +15,13 @@ from dockyard.allocator import tune_allocator
 from dockyard.config import Settings, settings_from_env
 from dockyard.ecr.front import build_endpoint
 from dockyard.ecr.layer_downloads import serve_layer_download
-from dockyard.observability import MetricsMiddleware, configure_logging, metrics_response
+from dockyard.observability import (
+    FREE_BYTES,
+    MIN_FREE_BYTES,
+    MetricsMiddleware,
+    configure_logging,
+    metrics_response,
+)
 from dockyard.oci.router import OciApp
 from dockyard.registry import Registry
 
@@ -54,6 +60,7 @@ class DockyardApp:
             problem = await self.readiness_problem()
             await _plain(send, 503 if problem else 200, f"{problem or 'ready'}\n".encode())
         elif path == "/metrics":
+            self.observe_free_space()
             await metrics_response(send)
         else:
             await _plain(send, 404, b"not found\n")
@@ -78,7 +85,8 @@ class DockyardApp:
         await self.registry.start()
 
     async def readiness_problem(self) -> str | None:
-        """Why this node should not get traffic now, or None: the database and blob store answer."""
+        """Why this node should not get traffic now, or None: the database and blob store answer,
+        and the blob volume has space for uploads."""
         try:
             await self.registry.db.ping()
         except Exception as e:
@@ -87,7 +95,12 @@ class DockyardApp:
             await self.registry.store.check()
         except Exception as e:
             return f"blob store unavailable: {type(e).__name__}: {e}"
-        return None
+        return self.registry.low_space()
+
+    def observe_free_space(self) -> None:
+        for volume in self.registry.volumes():
+            FREE_BYTES.labels(volume.name).set(volume.free)
+        MIN_FREE_BYTES.set(self.registry.store.min_free)
 
     async def start_serving(self) -> None:
         await self.startup()

@@ -51,6 +51,7 @@ class Settings:
     gc_interval_hours: float = 6.0  # the periodic garbage collection
     gc_grace_hours: float = 24.0  # its grace period
     scan_eligibility_days: float = 0.0  # continuous rescans stop this long after a push; 0: never
+    min_free_mib: float = 64.0  # uploads leave this much of the blob volume free (store/free_space.py)
     dev_clock_offset_seconds: float = 0.0  # development/test only: see dockyard/clock.py
     extra: dict[str, Any] = field(default_factory=dict)
 

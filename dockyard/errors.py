@@ -16,3 +16,8 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
         self.detail = detail
+
+
+class StorageFull(DomainError):
+    """The blob store or the database has no space left; the write was dropped (retry once space
+    returns). Here, not in the domain, because the store raises it."""

@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("dockyard_http_requests_total", "HTTP requests", ["door", "method", "status"])
@@ -22,6 +22,9 @@ LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 JOBS = Counter("dockyard_jobs_total", "Background jobs finished", ["kind", "outcome"])
+# Set at each scrape (see DockyardApp): uploads stop below the floor, /readyz says so.
+FREE_BYTES = Gauge("dockyard_storage_free_bytes", "Free bytes on a volume Dockyard writes to", ["volume"])
+MIN_FREE_BYTES = Gauge("dockyard_storage_min_free_bytes", "Free bytes uploads leave on the blob volume")
 
 
 def door_of(path: str) -> str:

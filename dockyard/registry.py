@@ -14,6 +14,7 @@ from dockyard.auth.authorizer import REPOSITORY_POLICIES, Authorizer
 from dockyard.auth.identity import IdentityService
 from dockyard.auth.tokens import TokenSigner
 from dockyard.config import Settings
+from dockyard.core.blobs import BATCH as UPLOAD_BATCH
 from dockyard.core.blobs import BlobService
 from dockyard.core.image_deletion import ImageDeletion
 from dockyard.core.images import ImageService
@@ -28,6 +29,7 @@ from dockyard.jobs.scheduler import Periodic, Scheduler
 from dockyard.jobs.worker import JobHandler, Worker
 from dockyard.store.blobs import factory
 from dockyard.store.blobs.base import BlobStore
+from dockyard.store.free_space import MiB, Volume, volume
 from dockyard.store.meta.database import Database
 
 # Names this process in job leases: host, pid and a random part (pids repeat across restarts).
@@ -151,6 +153,33 @@ class Registry:
         """Every process's authorizer drops its copy of this repository's (former) policy."""
         await self.db.caches.changed(REPOSITORY_POLICIES, (account_id, name))
 
+    def volumes(self) -> list[Volume]:
+        """The local volumes this server writes to: the filesystem blob store's, and the SQLite
+        database's when it is on another one (object storage and PostgreSQL are not ours to watch)."""
+        found = []
+        blobs = self.store.volume()
+        if blobs is not None:
+            found.append(blobs)
+        if self.db.is_sqlite:
+            database = volume("database", os.path.dirname(self.db.url.split(":///", 1)[-1]) or ".")
+            if blobs is None or database.device != blobs.device:
+                found.append(database)
+        return found
+
+    def low_space(self) -> str | None:
+        """Why uploads cannot proceed for lack of space (free space under the floor plus the
+        largest write an upload makes), or None."""
+        floor = int(self.settings.min_free_mib * MiB)
+        if not floor:
+            return None
+        for v in self.volumes():
+            if v.free < floor + UPLOAD_BATCH:
+                return (
+                    f"low disk space: {v.free // MiB} MiB free on {v.path} ({v.name}); uploads need more "
+                    f"than {floor // MiB} MiB free (--min-free-mib) and resume by themselves when it is"
+                )
+        return None
+
     async def close(self) -> None:
         if self.scheduler is not None:
             await self.scheduler.stop()
@@ -160,4 +189,6 @@ class Registry:
 
 
 def open_blob_store(settings: Settings) -> BlobStore:
-    return factory.open_blob_store(settings.blob_store or f"file:{settings.blobs_dir}")
+    return factory.open_blob_store(
+        settings.blob_store or f"file:{settings.blobs_dir}", int(settings.min_free_mib * MiB)
+    )

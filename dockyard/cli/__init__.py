@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from dockyard import __version__
-from dockyard.cli import accounts, iam, lifecycle, maintenance, repo, scan, serve, vulndb
+from dockyard.cli import accounts, fsck, iam, lifecycle, maintenance, repo, scan, serve, vulndb
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -34,7 +34,8 @@ for command in (
     accounts.user,
     accounts.key,
     maintenance.jobs,
-    maintenance.scrub,
+    fsck.scrub,
+    fsck.fsck,
     maintenance.check,
     iam.iam,
     lifecycle.lifecycle,

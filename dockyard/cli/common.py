@@ -84,6 +84,15 @@ def storage_options(func: F) -> F:
             help="Where blobs live: file:PATH (default: DATA_DIR/blobs).",
         ),
         click.option(
+            "--min-free-mib",
+            type=click.FloatRange(min=0),
+            default=64.0,
+            envvar="DOCKYARD_MIN_FREE_MIB",
+            show_default=True,
+            help="Uploads never write into the last MiB of the blob volume (kept so the database can "
+            "always commit); below it they get a retryable 503 and /readyz reports not ready.",
+        ),
+        click.option(
             "--account-id",
             default=DEFAULT_ACCOUNT_ID,
             envvar="DOCKYARD_ACCOUNT_ID",

@@ -1,4 +1,5 @@
-"""Keeping the storage in order: `dockyard migrate`, `check`, `gc`, `scrub` and `jobs`."""
+"""Keeping the storage in order: `dockyard migrate`, `check`, `gc` and `jobs`
+(`fsck` and `scrub` are in `fsck.py`)."""
 
 from __future__ import annotations
 
@@ -43,34 +44,6 @@ def jobs_list(status: str | None, limit: int, **kwargs: object) -> None:
             click.echo(
                 f"{job.id}\t{job.kind}\t{job.status}\tattempts={job.attempts}\t{json.dumps(job.result)}{error}"
             )
-
-    run_with_app(settings, go)
-
-
-@click.command()
-@storage_options
-@click.option(
-    "--background", is_flag=True, help="Queue the scrub for a running server instead of running it here."
-)
-@click.option("--max-mib-per-second", type=float, default=0, help="Pace the reads (0: as fast as possible).")
-def scrub(background: bool, max_mib_per_second: float, **kwargs: object) -> None:
-    """Re-hash every stored blob and report any whose bytes do not match their digest."""
-    from dockyard.features.maintenance import jobs as maintenance
-
-    settings = command_settings(**kwargs)
-
-    async def go(app: DockyardApp) -> None:
-        if background:
-            payload = {"max_mib_per_second": max_mib_per_second}
-            job_id = await app.registry.jobs.enqueue(maintenance.SCRUB, payload, unique_key="scrub")
-            click.echo(f"queued scrub job {job_id}" if job_id else "a scrub is already queued or running")
-            return
-        result = await maintenance.scrub(app.registry, {"max_mib_per_second": max_mib_per_second})
-        click.echo(f"checked {result['checked']} blobs; {len(result['corrupt'])} corrupt")
-        for digest in result["corrupt"]:
-            click.echo(f"CORRUPT {digest}")
-        if result["corrupt"]:
-            sys.exit(2)
 
     run_with_app(settings, go)
 

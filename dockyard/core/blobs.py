@@ -271,19 +271,23 @@ class BlobService:
         upload_id = str(uuid.uuid4())
         state = await self.store.create_upload(upload_id)
         now = t.now()
-        async with self.db.write() as conn:
-            await conn.execute(
-                _NEW_UPLOAD,
-                {
-                    "id": upload_id,
-                    "repository_id": repo.id,
-                    "algorithm": algorithm,
-                    "size": 0,
-                    "store_state": state,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
+        try:
+            async with self.db.write() as conn:
+                await conn.execute(
+                    _NEW_UPLOAD,
+                    {
+                        "id": upload_id,
+                        "repository_id": repo.id,
+                        "algorithm": algorithm,
+                        "size": 0,
+                        "store_state": state,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+        except StorageFull:  # the database's volume is full: no row will name the bytes
+            await self.store.delete_upload(upload_id, state)
+            raise
         return Upload(upload_id, repo.id, algorithm, 0, state)
 
     async def get_upload(self, repo: Repository, upload_id: str) -> Upload:
@@ -331,6 +335,9 @@ class BlobService:
                     raise
                 await self._release(upload)
                 raise _storage_full(err) from None
+            except StorageFull:  # the database's volume is full
+                await self._release(upload)
+                raise
 
     async def append_bytes(self, repo: Repository, upload_id: str, data: bytes, start: int) -> Upload:
         """Append one part held in memory (ECR's UploadLayerPart); `start` must be where the upload ends."""
@@ -446,6 +453,9 @@ class BlobService:
                     raise
                 await self._release(upload)
                 raise _storage_full(err) from None
+            except StorageFull:  # the database's volume is full
+                await self._release(upload)
+                raise
             finally:
                 self._forget(upload.id)
 
@@ -474,6 +484,9 @@ class BlobService:
                 raise
             await self.store.delete_upload(upload_id, state)
             raise _storage_full(err) from None
+        except StorageFull:  # the database's volume is full
+            await self.store.delete_upload(upload_id, state)
+            raise
 
     async def _verify_and_store(
         self,

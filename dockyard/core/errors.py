@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # The base lives a layer down (identity errors share it); the doors keep importing it from here.
 from dockyard.errors import DomainError as DomainError
+from dockyard.errors import StorageFull as StorageFull
 
 
 class NameInvalid(DomainError):
@@ -40,10 +41,6 @@ class UploadUnknown(DomainError):
 
 class UploadInvalid(DomainError):
     pass
-
-
-class StorageFull(DomainError):
-    """The blob store has no space left; the upload was dropped (retry once space returns)."""
 
 
 class RangeInvalid(DomainError):

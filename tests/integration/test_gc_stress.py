@@ -259,6 +259,11 @@ def test_gc_and_lifecycle_under_load(server: Registry) -> None:
         == []
     )
     assert server.sql("SELECT storage_key FROM blob_tombstones") == []
+    # And the consistency checker agrees: every row's bytes hash right, nothing dangles.
+    result = server.cli("fsck", "--full", "--json", check=False)
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["clean"] and report["errors"] == 0, result.stdout
+    assert report["checked"]["blobs hashed"] == report["checked"]["blobs"] > 0, report["checked"]
     keys = {row[0] for row in server.sql("SELECT storage_key FROM blobs")}
     where, stored = stored_blob_keys(server)
     assert stored, f"nothing listed in {where}"

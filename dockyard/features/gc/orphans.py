@@ -42,6 +42,11 @@ class OrphanReport:
     bytes_freed: int = 0
 
 
+def sweep_cutoff(cutoff: datetime, now: datetime) -> datetime:
+    """The cutoff the sweep uses: the grace period's, but never within `MIN_AGE` of now."""
+    return min(cutoff, now - MIN_AGE)
+
+
 async def sweep(
     registry: RegistryParts,
     cutoff: datetime,
@@ -51,7 +56,7 @@ async def sweep(
     progress: Callable[[str], None],
 ) -> OrphanReport:
     """Delete (or, with `dry_run`, count) what no row names and nothing wrote since `cutoff`."""
-    cutoff = min(cutoff, now - MIN_AGE)
+    cutoff = sweep_cutoff(cutoff, now)
     report = OrphanReport()
     batch: list[StoredItem] = []
     async for item in registry.store.stored():
@@ -69,14 +74,15 @@ async def sweep(
 async def _settle(
     registry: RegistryParts, items: list[StoredItem], report: OrphanReport, dry_run: bool
 ) -> None:
-    orphans = await _unnamed(registry, items)
+    orphans = await unnamed(registry, items)
     if orphans and not dry_run:
         await registry.store.delete_stored(orphans)
     report.removed += len(orphans)
     report.bytes_freed += sum(item.size for item in orphans)
 
 
-async def _unnamed(registry: RegistryParts, items: list[StoredItem]) -> list[StoredItem]:
+async def unnamed(registry: RegistryParts, items: list[StoredItem]) -> list[StoredItem]:
+    """Those of `items` no upload row, blob row or tombstone names (also used by `dockyard fsck`)."""
     sessions = sorted({item.session for item in items})
     keys = sorted({item.key for item in items if item.key})
     async with registry.db.read() as conn:

@@ -1,16 +1,14 @@
-"""Housekeeping jobs: purge abandoned uploads, and scrub stored blobs against their digests."""
+"""Housekeeping jobs: purge abandoned uploads, and scrub stored blobs against their digests
+(the hash check of `dockyard fsck`, run as a job)."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
 import sqlalchemy as sa
 
+from dockyard.core.blob_hashes import Pacer, hashes_right
 from dockyard.store.meta import tables as t
 
 if TYPE_CHECKING:
@@ -51,8 +49,7 @@ async def scrub(registry: RegistryParts, payload: dict[str, Any]) -> dict[str, A
     so a scrub on a busy registry does not starve pushes and pulls of disk or network.
     """
     after = str(payload.get("after", ""))
-    rate = float(payload.get("max_mib_per_second") or 0) * 1024 * 1024
-    started, read_bytes = time.monotonic(), 0
+    pacer = Pacer(float(payload.get("max_mib_per_second") or 0))
     checked, corrupt = 0, []
     while True:
         async with registry.db.read() as conn:
@@ -67,20 +64,7 @@ async def scrub(registry: RegistryParts, payload: dict[str, Any]) -> dict[str, A
         if not rows:
             break
         for digest, key in rows:
-            algorithm, expected = digest.split(":", 1)
-            hasher = hashlib.new(algorithm)
-            try:
-                async for chunk in registry.store.read(key):
-                    await anyio.to_thread.run_sync(hasher.update, chunk)
-                    read_bytes += len(chunk)
-                    if rate:
-                        ahead = read_bytes / rate - (time.monotonic() - started)
-                        if ahead > 0:
-                            await asyncio.sleep(ahead)
-                ok = hasher.hexdigest() == expected
-            except FileNotFoundError:
-                ok = False
-            if not ok:
+            if not await hashes_right(registry.store, digest, key, pacer):
                 corrupt.append(digest)
             checked += 1
         after = rows[-1].digest

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from dockyard.store.free_space import Volume
+
 
 @dataclass(frozen=True, slots=True)
 class ByteRange:
@@ -114,6 +116,14 @@ class BlobStore(ABC):
 
     def local_path(self, key: str) -> str | None:
         """A filesystem path for zero-copy serving, when the store has one."""
+        return None
+
+    # The bytes of its volume upload writes leave free (a filesystem store's floor, see
+    # `store/free_space.py`); 0 where the store's space is not the server's (object storage).
+    min_free = 0
+
+    def volume(self) -> Volume | None:
+        """Free space where the store writes, when it is a local volume (readiness, metrics)."""
         return None
 
     def download_url(self, key: str) -> str | None:

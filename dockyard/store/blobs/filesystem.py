@@ -16,18 +16,22 @@ from typing import Any
 import anyio.to_thread
 
 from dockyard.store.blobs.base import BlobStore, ByteRange, StoredItem, UploadWriter
+from dockyard.store.free_space import Volume, check_floor, volume
 
 READ_CHUNK = 1024 * 1024
 
 
 class FileUploadWriter(UploadWriter):
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, min_free: int = 0) -> None:
         self._fd = fd
+        self._min_free = min_free
 
     async def write(self, data: bytes) -> None:
         await anyio.to_thread.run_sync(self._write_all, data)
 
     def _write_all(self, data: bytes) -> None:
+        if self._min_free:
+            check_floor(self._fd, len(data), self._min_free)
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
@@ -40,8 +44,10 @@ class FileUploadWriter(UploadWriter):
 
 
 class FilesystemBlobStore(BlobStore):
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, min_free: int = 0) -> None:
+        """`min_free`: bytes of the volume upload writes leave free (see `store/free_space.py`)."""
         self.root = Path(root).resolve()
+        self.min_free = min_free
         self._uploads = self.root / "uploads"
         self._blobs = self.root / "blobs"
         self._uploads.mkdir(parents=True, exist_ok=True)
@@ -72,7 +78,7 @@ class FilesystemBlobStore(BlobStore):
         except BaseException:
             os.close(fd)
             raise
-        return FileUploadWriter(fd)
+        return FileUploadWriter(fd, self.min_free)
 
     async def read_upload(self, upload_id: str, size: int) -> AsyncIterator[bytes]:
         async for chunk in _read_file(self._upload_path(upload_id), 0, size):
@@ -166,6 +172,9 @@ class FilesystemBlobStore(BlobStore):
 
     def local_path(self, key: str) -> str | None:
         return str(self._key_path(key))
+
+    def volume(self) -> Volume | None:
+        return volume("blobs", str(self.root))
 
     async def check(self) -> None:
         probe = self._uploads / f".check-{os.getpid()}"

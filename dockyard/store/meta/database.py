@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from dockyard.errors import StorageFull
 from dockyard.store.meta.cache import Caches
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -78,6 +79,17 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; a full disk fails it with StorageFull (retryable), not a 500."""
+        try:
+            async with self._write() as conn:
+                yield conn
+        except sa.exc.DBAPIError as e:
+            if not _disk_full(e):
+                raise
+            raise StorageFull("the registry's database has no space left; retry once space is freed") from e
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
         if self._write_lock is not None:
             if self._write_owner is not None and self._write_owner is asyncio.current_task():
                 raise RuntimeError("nested write transaction: pass the open connection down instead")
@@ -162,6 +174,17 @@ class Database:
             self._inline.dispose()
         if self._inline_writer is not None:
             self._inline_writer.dispose()
+
+
+def _disk_full(error: sa.exc.DBAPIError) -> bool:
+    """SQLite's SQLITE_FULL, or PostgreSQL's disk_full (SQLSTATE 53100)."""
+    orig = error.orig
+    if getattr(orig, "sqlite_errorname", None) == "SQLITE_FULL":
+        return True
+    if getattr(orig, "sqlstate", None) == "53100" or getattr(orig, "pgcode", None) == "53100":
+        return True
+    text = str(orig)
+    return "database or disk is full" in text or "No space left on device" in text
 
 
 def _sqlite_pragmas(dbapi_conn: Any) -> None:
