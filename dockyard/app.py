@@ -16,7 +16,9 @@ from dockyard.allocator import tune_allocator
 from dockyard.config import Settings, settings_from_env
 from dockyard.ecr.front import build_endpoint
 from dockyard.ecr.layer_downloads import serve_layer_download
-from dockyard.observability import MetricsMiddleware, configure_logging, metrics_response
+from dockyard.features.telemetry.gauges import render_registry_gauges
+from dockyard.logs import configure_logging
+from dockyard.observability import ObservabilityMiddleware, metrics_response, render_process_metrics
 from dockyard.oci.router import OciApp
 from dockyard.registry import Registry
 
@@ -55,7 +57,8 @@ class DockyardApp:
             problem = await self.readiness_problem()
             await _plain(send, 503 if problem else 200, f"{problem or 'ready'}\n".encode())
         elif path == "/metrics":
-            await metrics_response(send)
+            body = render_process_metrics() + await render_registry_gauges(self.registry)
+            await metrics_response(send, body)
         else:
             await _plain(send, 404, b"not found\n")
 
@@ -122,4 +125,4 @@ def create_app() -> Any:
     tune_allocator()
     settings = settings_from_env()
     configure_logging(settings.log_level, settings.json_logs)
-    return MetricsMiddleware(DockyardApp(settings))
+    return ObservabilityMiddleware(DockyardApp(settings))

@@ -1,27 +1,39 @@
-"""Prometheus metrics and structured (JSON) logs.
+"""Per-request observation: one access log line and the Prometheus request metrics.
 
-Metrics are per server process; with several worker processes, scrape each, or run
-one worker per node and scale by nodes.
+The doors name what a request was by setting scope keys as they learn it (no extra awaits or
+queries): ``dockyard.operation`` (the ECR action, or the `/v2/` route class such as
+``blob_get``), ``dockyard.repository`` and ``dockyard.principal``. Metric labels only ever take
+operation names from fixed tables, never repository names, so their number stays small.
+
+With several worker processes `dockyard serve` points every process at one
+``PROMETHEUS_MULTIPROC_DIR`` (:mod:`dockyard.serving`), and ``/metrics`` answers the sum over
+all of them, whichever process takes the scrape.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import time
-from typing import Any
+import uuid
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-REQUESTS = Counter("dockyard_http_requests_total", "HTTP requests", ["door", "method", "status"])
+REQUESTS = Counter("dockyard_http_requests_total", "HTTP requests", ["door", "operation", "status"])
 LATENCY = Histogram(
     "dockyard_http_request_seconds",
-    "HTTP request latency",
-    ["door", "method"],
+    "HTTP request latency, from the request's start to its response's end",
+    ["door", "operation"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 JOBS = Counter("dockyard_jobs_total", "Background jobs finished", ["kind", "outcome"])
+
+access_log = logging.getLogger("dockyard.access")
+
+# Paths outside the two doors, as their own operations; anything else is "unmatched".
+_OTHER_OPERATIONS = {"/healthz": "healthz", "/readyz": "readyz", "/metrics": "metrics"}
 
 
 def door_of(path: str) -> str:
@@ -32,8 +44,31 @@ def door_of(path: str) -> str:
     return "other"
 
 
-async def metrics_response(send: Send) -> None:
-    body = generate_latest()
+def operation_of(scope: Scope, path: str) -> str:
+    """The low-cardinality name of what a request did (set by its door, or known here)."""
+    operation = scope.get("dockyard.operation")
+    if operation:
+        return str(operation)
+    if path.startswith("/layers/"):
+        return "layer_download"
+    return _OTHER_OPERATIONS.get(path, "unmatched")
+
+
+def new_request_id() -> str:
+    """A request's id, in the form ECR gives (``x-amzn-RequestId``): a random UUID."""
+    return str(uuid.uuid4())
+
+
+def render_process_metrics() -> bytes:
+    """This server's request and job metrics: summed over every worker process when it has several."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()
+
+
+async def metrics_response(send: Send, body: bytes) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -47,7 +82,9 @@ async def metrics_response(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class MetricsMiddleware:
+class ObservabilityMiddleware:
+    """Times each HTTP request, counts it, and logs one access line when its response is done."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -56,6 +93,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
+        scope["dockyard.request_id"] = new_request_id()
         status = 500
 
         async def sending(message: Message) -> None:
@@ -67,32 +105,36 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, sending)
         finally:
-            door, method = door_of(scope["path"]), scope["method"]
-            REQUESTS.labels(door, method, str(status)).inc()
-            LATENCY.labels(door, method).observe(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            path: str = scope["path"]
+            door, operation = door_of(path), operation_of(scope, path)
+            REQUESTS.labels(door, operation, str(status)).inc()
+            LATENCY.labels(door, operation).observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                log_access(scope, door, operation, status, elapsed)
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: easy to ship to any log store."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-def configure_logging(level: str, json_logs: bool) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        JsonFormatter() if json_logs else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+def log_access(scope: Scope, door: str, operation: str, status: int, elapsed: float) -> None:
+    """The one info line per request, with who did what to which repository."""
+    principal = scope.get("dockyard.principal")  # None: anonymous, or refused before it was known
+    client = scope.get("client")
+    method, path, duration_ms = scope["method"], scope["path"], round(elapsed * 1000, 3)
+    access_log.info(
+        "%s %s %s %.1fms",
+        method,
+        path,
+        status,
+        duration_ms,
+        extra={
+            "request_id": scope.get("dockyard.request_id"),
+            "client": client[0] if client else None,
+            "method": method,
+            "path": path,
+            "door": door,
+            "action": operation,
+            "repository": scope.get("dockyard.repository"),
+            "principal": getattr(principal, "arn", None),
+            "status": status,
+            "duration_ms": duration_ms,
+        },
     )
-    root = logging.getLogger("dockyard")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False

@@ -159,7 +159,11 @@ def serve(**kwargs: object) -> None:
     _print_welcome(settings)
     # One worker: served in this process; more: forked by Granian's supervisor (dockyard/serving.py).
     serving.run(
-        host=settings.host, port=settings.port, workers=settings.workers, log_level=settings.log_level
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        json_logs=settings.json_logs,
     )
 
 
