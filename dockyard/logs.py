@@ -23,6 +23,7 @@ REQUEST_FIELDS = (
     "repository",
     "principal",
     "status",
+    "error",
     "duration_ms",
 )
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -2,7 +2,8 @@
 
 The doors name what a request was by setting scope keys as they learn it (no extra awaits or
 queries): ``dockyard.operation`` (the ECR action, or the `/v2/` route class such as
-``blob_get``), ``dockyard.repository`` and ``dockyard.principal``. Metric labels only ever take
+``blob_get``), ``dockyard.repository``, ``dockyard.principal`` and, for ECR errors,
+``dockyard.error`` (the error code). Metric labels only ever take
 operation names from fixed tables, never repository names, so their number stays small.
 
 With several worker processes `dockyard serve` points every process at one
@@ -135,6 +136,7 @@ def log_access(scope: Scope, door: str, operation: str, status: int, elapsed: fl
             "repository": scope.get("dockyard.repository"),
             "principal": getattr(principal, "arn", None),
             "status": status,
+            "error": scope.get("dockyard.error"),
             "duration_ms": duration_ms,
         },
     )

@@ -183,7 +183,8 @@ def make_endpoint(
             document = model.serialize_output(operation, result)
             return _json_response(200, document, request_id)
         except EcrError as error:
-            log.info("ecr %s %s -> %s %s", operation, request_id, error.status, error.code)
+            scope["dockyard.error"] = error.code  # on the request's access line (dockyard.observability)
+            log.debug("ecr %s %s -> %s %s", operation, request_id, error.status, error.code)
             return error_response(error, request_id)
         except Exception:
             log.exception("ecr %s %s failed", operation, request_id)

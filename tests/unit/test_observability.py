@@ -96,17 +96,19 @@ def test_one_access_line_per_request_with_who_what_and_where(
             ecr_call("CreateRepository", {"repositoryName": "team/app"}),
             ("GET", "/v2/team/app/manifests/latest", {}, b""),
             ("GET", "/nowhere", {}, b""),
+            ecr_call("DescribeImages", {"repositoryName": "missing"}),
         ],
     )
-    created, manifest, nowhere = responses
+    created, manifest, nowhere, missing = responses
     assert created.status_code == 200, created.text
     assert manifest.status_code == 404  # in development mode every caller is the account's root
     assert nowhere.status_code == 404
-    ecr, oci, other, scrape = access_records
+    ecr, oci, other, failed, scrape = access_records
     assert [r.getMessage().rsplit(" ", 1)[0] for r in access_records] == [
         "POST / 200",
         "GET /v2/team/app/manifests/latest 404",
         "GET /nowhere 404",
+        "POST / 400",
         "GET /metrics 200",
     ]
     expected = {
@@ -124,8 +126,11 @@ def test_one_access_line_per_request_with_who_what_and_where(
     assert oci.door == "oci" and oci.action == "manifest_get" and oci.repository == "team/app"
     assert oci.principal == f"arn:aws:iam::{ACCOUNT}:root"
     assert other.action == "unmatched" and other.repository is None and other.principal is None
+    assert missing.status_code == 400
+    assert failed.action == "DescribeImages" and failed.repository == "missing"
+    assert failed.error == "RepositoryNotFoundException" and ecr.error is None
     assert scrape.action == "metrics"
-    assert len({r.request_id for r in access_records}) == 4
+    assert len({r.request_id for r in access_records}) == 5
     assert all(isinstance(r.duration_ms, float) and r.duration_ms >= 0 for r in access_records)
 
 
