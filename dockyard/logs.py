@@ -84,13 +84,18 @@ def formatter(json_logs: bool) -> logging.Formatter:
 
 
 def configure_logging(level: str, json_logs: bool) -> None:
-    """Dockyard's loggers (``dockyard`` and below) in the one format, on stderr."""
+    """Dockyard's loggers (``dockyard`` and below) in the one format, on stderr; other libraries'
+    warnings (through the root logger) in the same format."""
     handler = logging.StreamHandler()
     handler.setFormatter(formatter(json_logs))
-    root = logging.getLogger("dockyard")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    ours = logging.getLogger("dockyard")
+    ours.handlers[:] = [handler]
+    ours.setLevel(level.upper())
+    ours.propagate = False
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
 
 
 def granian_log_config(json_logs: bool) -> dict[str, Any]:

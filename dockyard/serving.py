@@ -56,6 +56,7 @@ def metrics_directory() -> Iterator[Path]:
         yield path
     finally:
         if not given:
+            os.environ.pop(MULTIPROC_ENV, None)
             shutil.rmtree(path, ignore_errors=True)
 
 

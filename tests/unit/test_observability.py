@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import logging.config
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,19 @@ def test_granian_lines_use_the_same_format_and_its_warning_is_explained() -> Non
     assert isinstance(logging.getLogger("granian.access").handlers[0].formatter, JsonFormatter)
     logging.config.dictConfig(granian_log_config(json_logs=False))
     assert isinstance(logging.getLogger("_granian").handlers[0].formatter, TextFormatter)
+
+
+def test_each_server_start_counts_from_zero(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from dockyard import serving
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    with serving.metrics_directory() as fresh:
+        assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(fresh) and not any(fresh.iterdir())
+    assert not fresh.exists() and "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    given = tmp_path / "given"
+    given.mkdir()
+    (given / "counter_1.db").write_bytes(b"old counts")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(given))
+    with serving.metrics_directory() as path:
+        assert path == given and not any(given.iterdir())
+    assert given.exists()
