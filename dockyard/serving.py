@@ -41,14 +41,16 @@ def embedded_app() -> Any:
 def metrics_directory() -> Iterator[Path]:
     """An empty ``PROMETHEUS_MULTIPROC_DIR`` for this server's processes, removed when it stops.
 
-    Set before any of them imports prometheus_client (which reads it at import). A directory
-    given in the environment is emptied instead, so counts never carry over from a previous run.
+    Set before any of them imports prometheus_client (which reads it at import). In a directory
+    given in the environment, the metric files (``*.db``) of a previous run are deleted instead,
+    so counts never carry over.
     """
     given = os.environ.get(MULTIPROC_ENV)
     if given:
         path = Path(given)
-        shutil.rmtree(path, ignore_errors=True)
         path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
     else:
         path = Path(tempfile.mkdtemp(prefix="dockyard-metrics-"))
         os.environ[MULTIPROC_ENV] = str(path)

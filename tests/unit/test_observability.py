@@ -243,7 +243,8 @@ def test_each_server_start_counts_from_zero(monkeypatch: pytest.MonkeyPatch, tmp
     given = tmp_path / "given"
     given.mkdir()
     (given / "counter_1.db").write_bytes(b"old counts")
+    (given / "README").write_text("not a metrics file: kept")
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(given))
     with serving.metrics_directory() as path:
-        assert path == given and not any(given.iterdir())
+        assert path == given and [f.name for f in given.iterdir()] == ["README"]
     assert given.exists()
