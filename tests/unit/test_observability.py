@@ -248,3 +248,13 @@ def test_each_server_start_counts_from_zero(monkeypatch: pytest.MonkeyPatch, tmp
     with serving.metrics_directory() as path:
         assert path == given and [f.name for f in given.iterdir()] == ["README"]
     assert given.exists()
+
+
+def test_request_ids_are_unique_uuids_without_a_syscall_each() -> None:
+    import uuid
+
+    from dockyard.observability import new_request_id
+
+    ids = [new_request_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
