@@ -4,6 +4,11 @@ By default addresses follow the host the client used, so a `repositoryUri` is
 pushable as-is. With `uri_style = "aws"` they take AWS's exact forms. Accounts
 other than the default are reached on a host whose first label is the account ID
 (`111122223333.<host>` here, `111122223333.dkr.ecr.<region>.amazonaws.com` in AWS style).
+
+This machine's loopback address is always named `localhost[:port]` (:func:`canonical_host`):
+docker sends plain HTTP only to loopback registries (without TLS, anything else needs an
+`insecure-registries` entry), and it keeps logins per host *name*, so `127.0.0.1:5000` and
+`localhost:5000` would be two registries to it. One name everywhere keeps one login working.
 """
 
 from __future__ import annotations
@@ -13,6 +18,26 @@ import re
 from dockyard.config import Settings
 
 _ACCOUNT_LABEL = re.compile(r"^([0-9]{12})\.")
+_LOOPBACK = re.compile(r"^(?:127(?:\.[0-9]{1,3}){3}|\[::1\])(:[0-9]+)?$")
+_ANY_ADDRESS = ("0.0.0.0", "::", "")
+
+
+def canonical_host(host: str) -> str:
+    """``localhost[:port]`` for a loopback address (``127.x.x.x``, ``[::1]``), else ``host`` as is."""
+    m = _LOOPBACK.match(host)
+    return f"localhost{m.group(1) or ''}" if m else host
+
+
+def local_address(settings: Settings) -> str:
+    """``host:port`` to reach this server at from this machine (or its public host), for messages."""
+    if settings.public_host:
+        return settings.public_host
+    host = settings.host
+    if host in _ANY_ADDRESS:
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return canonical_host(f"{host}:{settings.port}")
 
 
 def account_for_host(settings: Settings, host: str | None) -> str:
@@ -28,7 +53,7 @@ def registry_host(settings: Settings, account_id: str, request_host: str, region
     if settings.uri_style == "aws":
         return f"{account_id}.dkr.ecr.{region or settings.region}.amazonaws.com"
     base = settings.public_host or request_host
-    base = _ACCOUNT_LABEL.sub("", base)
+    base = canonical_host(_ACCOUNT_LABEL.sub("", base))
     if account_id == settings.account_id:
         return base
     return f"{account_id}.{base}"

@@ -15,12 +15,13 @@ from dockyard.allocator import tune_allocator
 from dockyard.config import Settings, settings_from_env
 from dockyard.ecr.front import build_endpoint
 from dockyard.ecr.layer_downloads import serve_layer_download
+from dockyard.features.telemetry.gauges import render_registry_gauges
+from dockyard.logs import configure_logging
 from dockyard.observability import (
-    FREE_BYTES,
-    MIN_FREE_BYTES,
-    MetricsMiddleware,
-    configure_logging,
+    ObservabilityMiddleware,
     metrics_response,
+    render_free_space,
+    render_process_metrics,
 )
 from dockyard.oci.router import OciApp
 from dockyard.registry import Registry
@@ -60,8 +61,9 @@ class DockyardApp:
             problem = await self.readiness_problem()
             await _plain(send, 503 if problem else 200, f"{problem or 'ready'}\n".encode())
         elif path == "/metrics":
-            self.observe_free_space()
-            await metrics_response(send)
+            body = render_process_metrics() + await render_registry_gauges(self.registry)
+            body += render_free_space(self.registry.volumes(), self.registry.store.min_free)
+            await metrics_response(send, body)
         else:
             await _plain(send, 404, b"not found\n")
 
@@ -97,11 +99,6 @@ class DockyardApp:
             return f"blob store unavailable: {type(e).__name__}: {e}"
         return self.registry.low_space()
 
-    def observe_free_space(self) -> None:
-        for volume in self.registry.volumes():
-            FREE_BYTES.labels(volume.name).set(volume.free)
-        MIN_FREE_BYTES.set(self.registry.store.min_free)
-
     async def start_serving(self) -> None:
         await self.startup()
         self.registry.start_background()
@@ -133,4 +130,4 @@ def create_app() -> Any:
     tune_allocator()
     settings = settings_from_env()
     configure_logging(settings.log_level, settings.json_logs)
-    return MetricsMiddleware(DockyardApp(settings))
+    return ObservabilityMiddleware(DockyardApp(settings))

@@ -7,17 +7,27 @@ process, for the service manager (systemd, a container runtime) to restart. With
 workers, Granian's supervisor forks them and restarts any that dies.
 
 Either way each serving process tunes glibc's allocator as it builds the app
-(:func:`dockyard.allocator.tune_allocator`, called by :func:`dockyard.app.create_app`).
+(:func:`dockyard.allocator.tune_allocator`, called by :func:`dockyard.app.create_app`),
+Granian's log lines come out in Dockyard's format (:func:`dockyard.logs.granian_log_config`),
+and every process counts its requests into one Prometheus multiprocess directory, fresh for
+each start, so `/metrics` sums them whichever process answers the scrape.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import shutil
 import signal
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("dockyard")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def embedded_app() -> Any:
@@ -27,13 +37,58 @@ def embedded_app() -> Any:
     return create_app()
 
 
-def run(*, host: str, port: int, workers: int, log_level: str, backlog: int = 2048) -> None:
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[Path]:
+    """An empty ``PROMETHEUS_MULTIPROC_DIR`` for this server's processes, removed when it stops.
+
+    Set before any of them imports prometheus_client (which reads it at import). In a directory
+    given in the environment, the metric files (``*.db``) of a previous run are deleted instead,
+    so counts never carry over.
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
+    else:
+        path = Path(tempfile.mkdtemp(prefix="dockyard-metrics-"))
+        os.environ[MULTIPROC_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        if not given:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def run(
+    *, host: str, port: int, workers: int, log_level: str, json_logs: bool = False, backlog: int = 2048
+) -> None:
     """Serve until SIGINT/SIGTERM."""
+    from dockyard.logs import granian_log_config
+
+    with metrics_directory():
+        _run(
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            log_config=granian_log_config(json_logs),
+            backlog=backlog,
+        )
+
+
+def _run(
+    *, host: str, port: int, workers: int, log_level: str, log_config: dict[str, Any], backlog: int
+) -> None:
     from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
 
     if workers == 1:
-        _run_embedded(host=host, port=port, log_level=LogLevels(log_level), backlog=backlog)
+        _run_embedded(
+            host=host, port=port, log_level=LogLevels(log_level), log_config=log_config, backlog=backlog
+        )
         return
     from granian.server import Server
 
@@ -46,11 +101,12 @@ def run(*, host: str, port: int, workers: int, log_level: str, backlog: int = 20
         loop=Loops.uvloop,
         factory=True,
         log_level=LogLevels(log_level),
+        log_dictconfig=log_config,
         backlog=backlog,
     ).serve()
 
 
-def _run_embedded(*, host: str, port: int, log_level: Any, backlog: int) -> None:
+def _run_embedded(*, host: str, port: int, log_level: Any, log_config: dict[str, Any], backlog: int) -> None:
     import uvloop
     from granian.constants import Interfaces
     from granian.server.embed import Server as EmbeddedServer
@@ -63,6 +119,7 @@ def _run_embedded(*, host: str, port: int, log_level: Any, backlog: int) -> None
             interface=Interfaces.ASGI,
             factory=True,
             log_level=log_level,
+            log_dictconfig=log_config,
             backlog=backlog,
         )
         loop = asyncio.get_running_loop()

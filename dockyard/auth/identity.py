@@ -6,6 +6,7 @@ import re
 import secrets
 import string
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +37,16 @@ class AccessKey:
     access_key_id: str
     secret_access_key: str
     principal: Principal
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """An access key as listed: whose it is and since when, without its secret."""
+
+    access_key_id: str
+    user_name: str
+    status: str
+    created_at: datetime
 
 
 # Active keys (None: no such active key) by access key id.
@@ -145,6 +156,21 @@ class IdentityService:
                 )
             )
         return key
+
+    async def list_keys(self, account_id: str, user_name: str | None = None) -> list[KeyInfo]:
+        """The account's access keys (never their secrets), oldest first."""
+        k, u = t.access_keys, t.users
+        query = (
+            sa.select(k.c.id, u.c.name, k.c.status, k.c.created_at)
+            .join(u, u.c.id == k.c.user_id)
+            .where(u.c.account_id == account_id)
+            .order_by(k.c.created_at, k.c.id)
+        )
+        if user_name is not None:
+            query = query.where(u.c.name == user_name)
+        async with self.db.read() as conn:
+            rows = await conn.execute(query)
+            return [KeyInfo(r.id, r.name, r.status, r.created_at) for r in rows]
 
     async def delete_key(self, access_key_id: str) -> None:
         async with self.db.write() as conn:

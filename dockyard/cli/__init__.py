@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from dockyard import __version__
-from dockyard.cli import accounts, fsck, iam, lifecycle, maintenance, repo, scan, serve, vulndb
+from dockyard.cli import accounts, demo_image, fsck, iam, lifecycle, maintenance, repo, scan, serve, vulndb
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -43,5 +43,6 @@ for command in (
     vulndb.vulndb,
     scan.scan,
     scan.sbom,
+    demo_image.demo_image,
 ):
     main.add_command(command)

@@ -82,7 +82,12 @@ def user_list(**kwargs: object) -> None:
 
 @click.group()
 def key() -> None:
-    """Create and delete access keys."""
+    """Create, list and delete access keys.
+
+    \b
+    Lost the root key? On the server's storage, `dockyard key create` makes a new one for the
+    root of --account-id (the default account unless given); `key list` and `key delete` the old.
+    """
 
 
 @key.command("create")
@@ -102,6 +107,21 @@ def key_create(user_name: str, profile: str, **kwargs: object) -> None:
             f"aws_secret_access_key = {created.secret_access_key}\n"
             f"region = {settings.region}"
         )
+
+    run_with_app(settings, go)
+
+
+@key.command("list")
+@storage_options
+@click.option("--user", "user_name", help="Only this user's keys.")
+def key_list(user_name: str | None, **kwargs: object) -> None:
+    """List the access keys of the account given by --account-id (never their secrets)."""
+    settings = command_settings(**kwargs)
+
+    async def go(app: DockyardApp) -> None:
+        for k in await app.registry.identity.list_keys(settings.account_id, user_name):
+            created = k.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            click.echo(f"{k.access_key_id}\t{k.user_name}\t{k.status}\t{created}")
 
     run_with_app(settings, go)
 

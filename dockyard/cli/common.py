@@ -164,7 +164,8 @@ def prepare(settings: Settings, first_key: bool = False) -> None:
                     f"Created the first access key (root of account {settings.account_id}); "
                     "it is shown only now, keep it:\n"
                     f"AWS_ACCESS_KEY_ID={key.access_key_id}\n"
-                    f"AWS_SECRET_ACCESS_KEY={key.secret_access_key}\n",
+                    f"AWS_SECRET_ACCESS_KEY={key.secret_access_key}\n"
+                    "(lost it? `dockyard key create` on this data makes another)\n",
                     err=True,
                 )
 

@@ -51,7 +51,7 @@ def repo_list(exact: bool, **kwargs: object) -> None:
     from dockyard.core.usage import account_usage, human_size
 
     settings = command_settings(**kwargs)
-    request_host = settings.public_host or "localhost:5000"
+    request_host = addresses.local_address(settings)
 
     async def go(app: DockyardApp) -> None:
         rows = await account_usage(app.registry.db, settings.account_id)

@@ -159,7 +159,11 @@ def serve(**kwargs: object) -> None:
     _print_welcome(settings)
     # One worker: served in this process; more: forked by Granian's supervisor (dockyard/serving.py).
     serving.run(
-        host=settings.host, port=settings.port, workers=settings.workers, log_level=settings.log_level
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        json_logs=settings.json_logs,
     )
 
 
@@ -169,16 +173,23 @@ def prepare_from_env() -> None:
 
 
 def _print_welcome(settings: Settings) -> None:
-    host = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0", "::") else settings.host
-    addr = f"{host}:{settings.port}"
-    url = f"http://{settings.host}:{settings.port}"
+    """What to type next: the README's first steps, with this server's address and region."""
+    from dockyard.addresses import local_address
+
+    addr = local_address(settings)
+    aws = f"--endpoint-url http://{addr} --region {settings.region}"
+    data = f"--data-dir {settings.data_dir}"
     click.echo(
-        f"Dockyard {__version__} serving on {url} (data: {settings.data_dir})\n"
-        f"  create a repository:  aws ecr create-repository --endpoint-url {url} "
-        "--repository-name hello-world\n"
-        f"                        (or: dockyard repo create hello-world --data-dir {settings.data_dir})\n"
-        f"  log in:               aws ecr get-login-password --endpoint-url {url} | "
+        f"Dockyard {__version__} listening on {settings.host}:{settings.port} (data: {settings.data_dir}); "
+        f"clients reach it as {addr}\n"
+        f"  create a repository:  aws ecr create-repository {aws} --repository-name hello-world\n"
+        f"                        (or: dockyard repo create hello-world {data})\n"
+        f"  log in:               aws ecr get-login-password {aws} | "
         f"docker login --username AWS --password-stdin {addr}\n"
-        f"  push an image:        docker push {addr}/hello-world:latest  (podman: add --tls-verify=false)",
+        "  get a tiny image:     dockyard demo-image | docker load   (or: docker pull hello-world)\n"
+        f"  push it:              docker tag hello-world {addr}/hello-world:latest && "
+        f"docker push {addr}/hello-world:latest\n"
+        "                        (podman: add --tls-verify=false)\n"
+        f"  lost the root key?    dockyard key create {data}  (then `key list`, `key delete` the old one)",
         err=True,
     )

@@ -157,7 +157,8 @@ def make_endpoint(
     table = dict(handlers)
 
     async def endpoint(request: Request) -> Response:
-        request_id = str(uuid.uuid4())
+        scope = request.scope
+        request_id = scope.get("dockyard.request_id") or str(uuid.uuid4())
         request_token = _current_request.set(request)
         id_token = _current_request_id.set(request_id)
         operation = "-"
@@ -165,6 +166,7 @@ def make_endpoint(
         try:
             operation = _operation_from(request)
             _current_operation.set(operation)
+            scope["dockyard.operation"] = operation  # a model operation name: bounded, for metrics
             _check_content_type(request)
             body = await _read_body(request, max_body)
             caller = await authenticate(request, body)
@@ -176,11 +178,13 @@ def make_endpoint(
                 # Databases cannot store or compare strings with NUL: refuse them up front.
                 raise invalid_parameter("Request parameters cannot contain NUL characters")
             params = model.validate_input(operation, document)
+            scope["dockyard.repository"] = params.get("repositoryName")
             result = await handler(caller, params)
             document = model.serialize_output(operation, result)
             return _json_response(200, document, request_id)
         except EcrError as error:
-            log.info("ecr %s %s -> %s %s", operation, request_id, error.status, error.code)
+            scope["dockyard.error"] = error.code  # on the request's access line (dockyard.observability)
+            log.debug("ecr %s %s -> %s %s", operation, request_id, error.status, error.code)
             return error_response(error, request_id)
         except Exception:
             log.exception("ecr %s %s failed", operation, request_id)

@@ -32,6 +32,7 @@ def build_endpoint(registry: Registry) -> Endpoint:
             m = _SCOPE_REGION.search(header)
             region = m.group(1) if m else registry.settings.region
             principal = Principal(dev_account, f"AIDA{dev_account}", ROOT_USER, is_root=True)
+            request.scope["dockyard.principal"] = principal
             return Call(principal, region, registry, host, origin=RequestOrigin.from_asgi(request.scope))
 
         principals: dict[str, Principal] = {}
@@ -45,6 +46,7 @@ def build_endpoint(registry: Registry) -> Endpoint:
 
         verified = await sigv4.verify_asgi_request(request, body, lookup)
         principal = principals[verified.access_key_id]
+        request.scope["dockyard.principal"] = principal
         return Call(principal, verified.region, registry, host, origin=RequestOrigin.from_asgi(request.scope))
 
     return make_endpoint(actions.all_actions(), authenticate)

@@ -9,7 +9,8 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from dockyard.jobs.queue import Job, JobQueue
+from dockyard.jobs.queue import QUEUED, Job, JobQueue
+from dockyard.observability import JOBS
 
 log = logging.getLogger("dockyard.jobs")
 
@@ -82,9 +83,11 @@ class Worker:
             raise
         except Exception as e:
             status = await self.queue.fail(job, f"{type(e).__name__}: {e}")
+            JOBS.labels(job.kind, "retry" if status == QUEUED else status).inc()
             log.warning("job %d (%s) attempt %d failed (%s): %s", job.id, job.kind, job.attempts, status, e)
         else:
             await self.queue.complete(job.id, result)
+            JOBS.labels(job.kind, "done").inc()
             log.info("job %d (%s) done", job.id, job.kind)
         finally:
             renewer.cancel()

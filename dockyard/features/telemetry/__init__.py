@@ -1,0 +1,1 @@
+"""What `/metrics` reports about the registry's contents and background work (not per request)."""
