@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from dockyard import __version__
-from dockyard.cli import accounts, iam, lifecycle, maintenance, repo, scan, serve, vulndb
+from dockyard.cli import accounts, iam, lifecycle, maintenance, repo, scan, serve, tls, vulndb
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -42,5 +42,6 @@ for command in (
     vulndb.vulndb,
     scan.scan,
     scan.sbom,
+    tls.tls,
 ):
     main.add_command(command)
