@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -168,8 +169,13 @@ class Registry:
 
     @property
     def verify(self) -> str | bool:
-        """httpx's / boto3's ``verify``: the server's CA when it serves TLS."""
+        """boto3's ``verify``: the server's CA when it serves TLS."""
         return str(self.ca_file) if self.ca_file else True
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify``: trusting the server's CA when it serves TLS."""
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else True
 
     @property
     def localhost(self) -> str:
@@ -242,7 +248,7 @@ class Registry:
             auth=auth,  # type: ignore[arg-type]
             timeout=60,
             trust_env=False,  # never send loopback requests through a proxy from the environment
-            verify=self.verify,
+            verify=self.ssl_context,
             **kwargs,
         )
 
@@ -426,7 +432,7 @@ def _wait_healthy(proc: subprocess.Popen[bytes], registry: Registry, timeout: fl
         if code is not None:
             return f"server exited with code {code} before /healthz answered"
         try:
-            r = httpx.get(f"{registry.url}/healthz", timeout=2, trust_env=False, verify=registry.verify)
+            r = httpx.get(f"{registry.url}/healthz", timeout=2, trust_env=False, verify=registry.ssl_context)
             if r.status_code == 200:
                 return None
             last = f"/healthz answered {r.status_code}: {r.text[:500]}"

@@ -105,18 +105,18 @@ def test_podman_pulls_and_pushes_with_a_certs_d_dir(
     copy = tls_registry.create_repo(f"{repo}-copy")
     _push_layout(skopeo_tls, tls_registry, tls_dir, tmp_path, repo)
     podman = Podman(tmp_path / "podman", binary=require_tool("podman"))  # no insecure registries
+    login = [
+        podman.binary,
+        *podman.global_flags,
+        "login",
+        "--cert-dir",
+        certs,
+        "--authfile",
+        podman.auth_file,
+    ]
     try:
         run(
-            [
-                podman.binary,
-                *podman.global_flags,
-                "login",
-                "--cert-dir",
-                certs,
-                "--authfile",
-                podman.auth_file,
-            ]
-            + ["-u", "AWS", "--password-stdin", tls_registry.host],
+            [*login, "-u", "AWS", "--password-stdin", tls_registry.host],
             env=podman.env,
             input=str(tls_registry.password),
         )
@@ -135,7 +135,7 @@ def test_aws_cli_with_ca_bundle(tls_registry: Registry) -> None:
     token = aws_cli(tls_registry, "get-authorization-token")["authorizationData"][0]
     assert token["proxyEndpoint"] == f"https://{tls_registry.host}"
     # The /v2/ challenge names an https realm.
-    with httpx.Client(verify=tls_registry.verify, trust_env=False) as client:
+    with httpx.Client(verify=tls_registry.ssl_context, trust_env=False) as client:
         challenge = client.get(f"{tls_registry.url}/v2/").headers["www-authenticate"]
     assert f'realm="https://{tls_registry.host}/"' in challenge
 
@@ -154,7 +154,7 @@ def _user_keys(registry: Registry, name: str, policy: dict[str, Any]) -> tuple[s
 
 def _pull_status(registry: Registry, password: str, repo: str) -> int:
     with httpx.Client(
-        base_url=registry.url, auth=("AWS", password), verify=registry.verify, trust_env=False
+        base_url=registry.url, auth=("AWS", password), verify=registry.ssl_context, trust_env=False
     ) as c:
         accept = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json"
         return c.get(f"/v2/{repo}/manifests/v1", headers={"Accept": accept}).status_code
