@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from dockyard import http_guard
 from dockyard.allocator import tune_allocator
+from dockyard.auth.request_context import TrustedProxies, with_origin
 from dockyard.config import Settings, settings_from_env
 from dockyard.ecr.front import build_endpoint
 from dockyard.ecr.layer_downloads import serve_layer_download
@@ -35,6 +36,7 @@ class DockyardApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.registry = Registry.build(settings)
+        self.trusted_proxies = TrustedProxies.parse(settings.trusted_proxies)
         self.oci = OciApp(self.registry)
         self.ecr = Route("/", build_endpoint(self.registry), methods=["POST"])
 
@@ -48,6 +50,7 @@ class DockyardApp:
         if refused is not None:
             await _plain(send, 400, f"{refused}\n".encode())
             return
+        scope = with_origin(scope, self.trusted_proxies)  # the client behind a trusted proxy
         path: str = scope["path"]
         if path.startswith("/v2"):
             await self.oci(scope, receive, send)

@@ -32,6 +32,9 @@ class Settings:
     blob_store: str | None = None  # default: filesystem under data_dir
     host: str = "127.0.0.1"
     port: int = 5000
+    tls_cert: str | None = None  # PEM certificate chain: serve HTTPS (with tls_key)
+    tls_key: str | None = None  # its PEM private key
+    trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-*/Forwarded headers are believed
     workers: int = 1
     account_id: str = DEFAULT_ACCOUNT_ID
     region: str = DEFAULT_REGION
@@ -118,4 +121,5 @@ def settings_from_env() -> Settings:
         return Settings()
     data = json.loads(raw)
     data["data_dir"] = Path(data["data_dir"])
+    data["trusted_proxies"] = tuple(data.get("trusted_proxies") or ())
     return Settings(**data)

@@ -11,7 +11,19 @@ from __future__ import annotations
 import click
 
 from dockyard import __version__
-from dockyard.cli import accounts, demo_image, fsck, iam, lifecycle, maintenance, repo, scan, serve, vulndb
+from dockyard.cli import (
+    accounts,
+    demo_image,
+    fsck,
+    iam,
+    lifecycle,
+    maintenance,
+    repo,
+    scan,
+    serve,
+    tls,
+    vulndb,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -44,5 +56,6 @@ for command in (
     scan.scan,
     scan.sbom,
     demo_image.demo_image,
+    tls.tls,
 ):
     main.add_command(command)

@@ -5,12 +5,30 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from typing import Any
 
 import click
 
-from dockyard import __version__
+from dockyard import __version__, serving
 from dockyard.cli.common import address_options, command_settings, dev_clock_option, prepare, storage_options
 from dockyard.config import SETTINGS_ENV, Settings, settings_from_env, settings_to_env
+
+
+class CidrList(click.ParamType):
+    """CIDRs (or single addresses), comma-separated, or a list in the config file."""
+
+    name = "CIDR,..."
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, ...]:
+        from dockyard.auth.request_context import TrustedProxies
+
+        try:
+            proxies = TrustedProxies.parse(value if isinstance(value, str | list | tuple) else str(value))
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+        return tuple(str(network) for network in proxies.networks)
 
 
 @click.command()
@@ -20,6 +38,25 @@ from dockyard.config import SETTINGS_ENV, Settings, settings_from_env, settings_
 )
 @click.option(
     "--port", default=5000, type=int, envvar="DOCKYARD_PORT", show_default=True, help="Port to listen on."
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False),
+    envvar="DOCKYARD_TLS_CERT",
+    help="Serve HTTPS with this PEM certificate chain (with --tls-key; `dockyard tls init` makes one).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False),
+    envvar="DOCKYARD_TLS_KEY",
+    help="The PEM private key of --tls-cert.",
+)
+@click.option(
+    "--trusted-proxies",
+    type=CidrList(),
+    envvar="DOCKYARD_TRUSTED_PROXIES",
+    help="Comma-separated CIDRs of reverse proxies whose X-Forwarded-For/-Proto (or Forwarded) "
+    "headers give the client's address and scheme; from anyone else they are ignored.",
 )
 @click.option(
     "--workers", default=1, type=int, envvar="DOCKYARD_WORKERS", show_default=True, help="Server processes."
@@ -128,9 +165,13 @@ from dockyard.config import SETTINGS_ENV, Settings, settings_from_env, settings_
 )
 def serve(**kwargs: object) -> None:
     """Run the registry (OCI /v2/ API) on HOST:PORT."""
-    from dockyard import serving
-
     settings = command_settings(**kwargs)
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    tls = serving.Tls(settings.tls_cert, settings.tls_key) if settings.tls_cert and settings.tls_key else None
+    if tls:
+        _check_tls(tls)
+    _check_port(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.dev_accept_any_credentials:
         click.secho(
@@ -156,6 +197,7 @@ def serve(**kwargs: object) -> None:
         raise click.ClickException("startup checks failed (see above)")
     settings = dataclasses.replace(settings, migrate_on_start=False)
     os.environ[SETTINGS_ENV] = settings_to_env(settings)
+    _check_port(settings)  # again: preparing may have taken a while
     _print_welcome(settings)
     # One worker: served in this process; more: forked by Granian's supervisor (dockyard/serving.py).
     serving.run(
@@ -164,7 +206,25 @@ def serve(**kwargs: object) -> None:
         workers=settings.workers,
         log_level=settings.log_level,
         json_logs=settings.json_logs,
+        tls=tls,
     )
+
+
+def _check_tls(tls: serving.Tls) -> None:
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(tls.cert, tls.key)
+    except (OSError, ssl.SSLError) as e:
+        raise click.UsageError(f"cannot use --tls-cert {tls.cert} with --tls-key {tls.key}: {e}") from None
+
+
+def _check_port(settings: Settings) -> None:
+    if not serving.port_is_free(settings.host, settings.port):
+        raise click.ClickException(
+            f"port {settings.port} on {settings.host} is already in use (another dockyard?) "
+            "— stop it or pass --port"
+        )
 
 
 def prepare_from_env() -> None:
@@ -177,7 +237,8 @@ def _print_welcome(settings: Settings) -> None:
     from dockyard.addresses import local_address
 
     addr = local_address(settings)
-    aws = f"--endpoint-url http://{addr} --region {settings.region}"
+    scheme = "https" if settings.tls_cert else "http"
+    aws = f"--endpoint-url {scheme}://{addr} --region {settings.region}"
     data = f"--data-dir {settings.data_dir}"
     click.echo(
         f"Dockyard {__version__} listening on {settings.host}:{settings.port} (data: {settings.data_dir}); "
@@ -189,7 +250,7 @@ def _print_welcome(settings: Settings) -> None:
         "  get a tiny image:     dockyard demo-image | docker load   (or: docker pull hello-world)\n"
         f"  push it:              docker tag hello-world {addr}/hello-world:latest && "
         f"docker push {addr}/hello-world:latest\n"
-        "                        (podman: add --tls-verify=false)\n"
-        f"  lost the root key?    dockyard key create {data}  (then `key list`, `key delete` the old one)",
+        + ("" if settings.tls_cert else "                        (podman: add --tls-verify=false)\n")
+        + f"  lost the root key?    dockyard key create {data}  (then `key list`, `key delete` the old one)",
         err=True,
     )

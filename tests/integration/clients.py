@@ -16,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -163,6 +164,17 @@ class Registry:
     storage_env: dict[str, str] = field(default_factory=dict)
     database_url: str | None = None
     process: Any = None  # the server's Popen (its own process group)
+    ca_file: Path | None = None  # the CA a TLS server's certificate is checked against
+
+    @property
+    def verify(self) -> str | bool:
+        """boto3's ``verify``: the server's CA when it serves TLS."""
+        return str(self.ca_file) if self.ca_file else True
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify``: trusting the server's CA when it serves TLS."""
+        return ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else True
 
     @property
     def localhost(self) -> str:
@@ -186,6 +198,7 @@ class Registry:
             region_name="us-east-1",
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
+            verify=self.verify,
         ).create_repository(repositoryName=name)
         return name
 
@@ -234,6 +247,7 @@ class Registry:
             auth=auth,  # type: ignore[arg-type]
             timeout=60,
             trust_env=False,  # never send loopback requests through a proxy from the environment
+            verify=self.ssl_context,
             **kwargs,
         )
 
@@ -269,6 +283,8 @@ def dockyard_server(
     attempts: int = 3,
     storage: dict[str, str] | None = None,
     credentials: tuple[str, str] | None = None,
+    tls_dir: Path | None = None,
+    data_dir: Path | None = None,
 ) -> Iterator[Registry]:
     """Start ``python -m dockyard serve`` on a free loopback port and stop it afterwards.
 
@@ -277,9 +293,11 @@ def dockyard_server(
     variables) shares another server's database and blob store (a second node); then
     `credentials` are that cluster's access key, since only a first start prints one.
     The server runs in a process group of its own (`registry.process`), so a test can
-    kill the whole node.
+    kill the whole node. `tls_dir` (made by `dockyard tls init`) serves HTTPS with its server
+    certificate; clients then check it against its ``ca.crt`` (``registry.ca_file``). `data_dir`
+    shares another server's data directory (a second node on SQLite and the filesystem).
     """
-    data_dir = workdir / "data"
+    data_dir = data_dir or workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
     for attempt in range(1, attempts + 1):
@@ -299,6 +317,13 @@ def dockyard_server(
             str(data_dir),
             *extra_args,
         ]
+        if tls_dir is not None:
+            cmd += [
+                "--tls-cert",
+                str(tls_dir / "server-cert.pem"),
+                "--tls-key",
+                str(tls_dir / "server-key.pem"),
+            ]
         storage_env = dict(storage) if storage is not None else backend_env()
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}, **storage_env}
         with log_path.open("wb") as log:
@@ -311,7 +336,7 @@ def dockyard_server(
                 start_new_session=True,
             )
         registry = Registry(
-            url=f"http://127.0.0.1:{port}",
+            url=f"{'https' if tls_dir else 'http'}://127.0.0.1:{port}",
             host=f"127.0.0.1:{port}",
             port=port,
             data_dir=data_dir,
@@ -320,6 +345,7 @@ def dockyard_server(
             storage_env=storage_env,
             database_url=storage_env.get("DOCKYARD_DATABASE"),
             process=proc,
+            ca_file=tls_dir / "ca.crt" if tls_dir else None,
         )
         try:
             error = _wait_healthy(proc, registry, startup_timeout)
@@ -332,7 +358,7 @@ def dockyard_server(
             failures.append(
                 f"attempt {attempt}: {' '.join(cmd)}\n{error}\n--- server log ---\n{registry.log_tail()}"
             )
-            address_in_use = "address already in use" in registry.log_tail().lower()
+            address_in_use = "already in use" in registry.log_tail().lower()
             if not address_in_use:
                 break
         finally:
@@ -390,6 +416,7 @@ def server_credentials(registry: Registry) -> tuple[str | None, str | None]:
         region_name="us-east-1",
         aws_access_key_id=registry.access_key_id,
         aws_secret_access_key=registry.secret_access_key,
+        verify=registry.verify,
     )
     token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
     user, _, password = base64.b64decode(token).decode().partition(":")
@@ -404,7 +431,7 @@ def _wait_healthy(proc: subprocess.Popen[bytes], registry: Registry, timeout: fl
         if code is not None:
             return f"server exited with code {code} before /healthz answered"
         try:
-            r = httpx.get(f"{registry.url}/healthz", timeout=2, trust_env=False)
+            r = httpx.get(f"{registry.url}/healthz", timeout=2, trust_env=False, verify=registry.ssl_context)
             if r.status_code == 200:
                 return None
             last = f"/healthz answered {r.status_code}: {r.text[:500]}"

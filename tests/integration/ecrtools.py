@@ -59,6 +59,7 @@ def ecr_client(
         aws_access_key_id=access_key_id or registry.access_key_id,
         aws_secret_access_key=secret_access_key or registry.secret_access_key,
         config=Config(parameter_validation=checked, retries={"max_attempts": 1, "mode": "standard"}),
+        verify=getattr(registry, "verify", True),
     )
     if not checked:
         return client
@@ -105,8 +106,10 @@ def aws_cli(
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
         "AWS_PAGER": "",
     }
+    ca = getattr(registry, "ca_file", None)
+    ca_bundle = ["--ca-bundle", str(ca)] if ca else []  # a TLS server's CA (dockyard tls init)
     proc = subprocess.run(
-        [str(aws), "ecr", *args, "--endpoint-url", registry.url, "--output", "json"],
+        [str(aws), "ecr", *args, "--endpoint-url", registry.url, "--output", "json", *ca_bundle],
         capture_output=True,
         text=True,
         timeout=120,

@@ -12,7 +12,7 @@ async def get_authorization_token(call: Call, params: Params) -> Result:
     tokens = call.registry.tokens
     assert tokens is not None, "registry not started"
     issued = tokens.issue(call.principal)
-    scheme = "https" if call.settings.uri_style == "aws" else "http"
+    scheme = "https" if call.settings.uri_style == "aws" else call.origin.scheme
     # ECR returns one entry per requested registry; the token itself works on every one
     # the principal may reach, as in AWS.
     registry_ids = params.get("registryIds") or [call.principal.account_id]
