@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from dockyard.cli.common import command_settings, dev_clock_option, prepare, run_with_app, storage_options
+from dockyard.cli.common import (
+    command_settings,
+    dev_clock_option,
+    prepare,
+    require_registry,
+    run_with_app,
+    storage_options,
+)
 
 if TYPE_CHECKING:
     from dockyard.app import DockyardApp
@@ -82,6 +89,7 @@ def check(**kwargs: object) -> None:
     from dockyard.app import DockyardApp
 
     settings = command_settings(**kwargs)
+    require_registry(settings)
 
     async def go() -> int:
         try:

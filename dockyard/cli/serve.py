@@ -22,6 +22,16 @@ from dockyard.config import SETTINGS_ENV, Settings, settings_from_env, settings_
     "--port", default=5000, type=int, envvar="DOCKYARD_PORT", show_default=True, help="Port to listen on."
 )
 @click.option(
+    "--served-region",
+    "served_regions",
+    multiple=True,
+    metavar="REGION",
+    envvar="DOCKYARD_SERVED_REGIONS",
+    help="Also answer requests signed for REGION (repeatable; the environment variable takes a "
+    "space-separated list). Default: only --region; requests signed for any other region are "
+    "refused, as AWS refuses them.",
+)
+@click.option(
     "--workers", default=1, type=int, envvar="DOCKYARD_WORKERS", show_default=True, help="Server processes."
 )
 @click.option(
@@ -131,7 +141,6 @@ def serve(**kwargs: object) -> None:
     from dockyard import serving
 
     settings = command_settings(**kwargs)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.dev_accept_any_credentials:
         click.secho(
             f"WARNING: --dev-accept-any-credentials: every request is accepted as the root of account "

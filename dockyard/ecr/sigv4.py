@@ -174,9 +174,15 @@ def _split_credential(credential: str, service: str, regions: Collection[str] | 
         )
     if scope_service != service:
         raise invalid_signature(f"Credential should be scoped to correct service: '{service}'. ")
+    check_region(region, regions)
+    return access_key_id, scope_date, region, scope_service
+
+
+def check_region(region: str, regions: Collection[str] | None) -> None:
+    """Refuse a credential scoped to a region this server does not serve, in AWS's words
+    (InvalidSignatureException, as an ECR endpoint answers a request signed for another region)."""
     if regions is not None and region not in regions:
         raise invalid_signature(f"Credential should be scoped to a valid region, not '{region}'. ")
-    return access_key_id, scope_date, region, scope_service
 
 
 def _parse_authorization(header: str) -> dict[str, str]:
@@ -513,6 +519,7 @@ __all__ = [
     "EcrError",
     "SecretLookup",
     "VerifiedIdentity",
+    "check_region",
     "verify",
     "verify_asgi_request",
     "verify_sync",
