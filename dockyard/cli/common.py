@@ -199,15 +199,24 @@ def require_registry(settings: Settings) -> None:
         )
 
 
-def run_with_app(settings: Settings, action: Callable[[DockyardApp], Awaitable[None]]) -> None:
-    """Run an async CLI action against the storage, turning expected failures into messages."""
+def run_with_app(
+    settings: Settings, action: Callable[[DockyardApp], Awaitable[None]], *, in_account: bool = False
+) -> None:
+    """Run an async CLI action against the storage, turning expected failures into messages.
+
+    ``in_account``: the action works in the account given by --account-id, which must exist (a
+    typo in it must not create an account).
+    """
     from dockyard.app import running
+    from dockyard.auth.identity import no_such_account
     from dockyard.core.errors import DomainError
 
     require_registry(settings)
 
     async def go() -> None:
-        async with running(settings) as app:
+        async with running(settings, ensure_default_account=False) as app:
+            if in_account and not await app.registry.identity.account_exists(settings.account_id):
+                raise click.ClickException(no_such_account(settings.account_id))
             await action(app)
 
     try:

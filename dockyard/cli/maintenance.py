@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -114,6 +115,16 @@ def check(**kwargs: object) -> None:
     sys.exit(asyncio.run(go()))
 
 
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _span(first: datetime, last: datetime) -> str:
+    if _when(first) == _when(last):
+        return f"at {_when(first)}"
+    return f"between {_when(first)} and {_when(last)}"
+
+
 def _redact(url: str) -> str:
     """Hide a password in a URL before printing it."""
     import re
@@ -149,5 +160,13 @@ def gc_command(dry_run: bool, grace_hours: float, **kwargs: object) -> None:
             f"({report.bytes_freed} bytes), and {report.orphans_removed} orphaned files "
             f"({report.orphan_bytes_freed} bytes)"
         )
+        kept = report.kept
+        if kept is not None and (kept.links or kept.blobs):
+            assert kept.first_eligible is not None and kept.last_eligible is not None
+            click.echo(
+                f"kept by the {kept.grace_hours:g}-hour grace period: {kept.links} unreferenced links "
+                f"and {kept.blobs} unlinked blobs (with the blobs only those links hold); they become "
+                f"eligible {_span(kept.first_eligible, kept.last_eligible)} (--grace-hours sets the period)"
+            )
 
     run_with_app(settings, go)
