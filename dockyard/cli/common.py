@@ -55,16 +55,24 @@ def check_config_keys(raw: dict[str, object], root: click.Command) -> None:
     """Refuse a config file key that is no option of any command (top level), or of its command
     (in a table named after a command), naming the closest option: a misspelt key must not be
     silently ignored. ValueError on the first one."""
-    commands = {c.name: c for c in _all_commands(root) if c.name and not isinstance(c, click.Group)}
-    every_option = set().union(*(_option_names(c) for c in commands.values()))
+    # A table applies to the commands of that name (`[create]`: every `... create`).
+    commands: dict[str, set[str]] = {}
+    for command in _all_commands(root):
+        if command.name and not isinstance(command, click.Group):
+            commands.setdefault(command.name, set()).update(_option_names(command))
+    every_option = set().union(*commands.values())
     for key, value in raw.items():
         if isinstance(value, dict):
-            command = commands.get(key)
-            if command is None:
+            known = commands.get(key)
+            if known is None:
                 raise ValueError(
-                    unknown_name_message("table", f"[{key}]", commands, hint=" (a command name)")
+                    unknown_name_message(
+                        "table",
+                        f"[{key}]",
+                        {f"[{name}]" for name in commands},
+                        hint=" (tables are named after commands)",
+                    )
                 )
-            known = _option_names(command)
             for option in value:
                 name = option.replace("-", "_")
                 if name not in known:
