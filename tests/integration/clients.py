@@ -164,6 +164,7 @@ class Registry:
     storage_env: dict[str, str] = field(default_factory=dict)
     database_url: str | None = None
     process: Any = None  # the server's Popen (its own process group)
+    region: str = "us-east-1"  # the server's --region: requests signed for another are refused
 
     @property
     def localhost(self) -> str:
@@ -184,7 +185,7 @@ class Registry:
         boto3.client(
             "ecr",
             endpoint_url=self.url,
-            region_name="us-east-1",
+            region_name=self.region,
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
         ).create_repository(repositoryName=name)
@@ -321,6 +322,7 @@ def dockyard_server(
             storage_env=storage_env,
             database_url=storage_env.get("DOCKYARD_DATABASE"),
             process=proc,
+            region=_option_value(extra_args, "--region") or "us-east-1",
         )
         try:
             error = _wait_healthy(proc, registry, startup_timeout)
@@ -340,6 +342,16 @@ def dockyard_server(
             stop_process(proc)
             reservation.close()
     raise AssertionError("the Dockyard server did not become healthy\n" + "\n\n".join(failures))
+
+
+def _option_value(args: Sequence[str], option: str) -> str | None:
+    """The value of ``option`` in a command line (``--opt VALUE`` or ``--opt=VALUE``), else None."""
+    for i, arg in enumerate(args):
+        if arg == option and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(option + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def backend() -> str:
@@ -388,7 +400,7 @@ def server_credentials(registry: Registry) -> tuple[str | None, str | None]:
     ecr = boto3.client(
         "ecr",
         endpoint_url=registry.url,
-        region_name="us-east-1",
+        region_name=registry.region,
         aws_access_key_id=registry.access_key_id,
         aws_secret_access_key=registry.secret_access_key,
     )
