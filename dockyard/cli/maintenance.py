@@ -151,14 +151,9 @@ def gc_command(dry_run: bool, grace_hours: float, **kwargs: object) -> None:
     settings = command_settings(**kwargs)
 
     async def go(app: DockyardApp) -> None:
+        # The collector reports each phase's total once (and progress within long phases).
         report = await gc.collect(
             app.registry, grace_hours=grace_hours, dry_run=dry_run, progress=lambda line: click.echo(line)
-        )
-        verb = "would remove" if dry_run else "removed"
-        click.echo(
-            f"{verb} {report.links_removed} links and {report.blobs_removed} blobs "
-            f"({report.bytes_freed} bytes), and {report.orphans_removed} orphaned files "
-            f"({report.orphan_bytes_freed} bytes)"
         )
         kept = report.kept
         if kept is not None and (kept.links or kept.blobs):

@@ -155,17 +155,21 @@ def test_gc_says_what_the_grace_period_kept_and_prints_each_line_once(tmp_path: 
     dry = cli("gc", "--dry-run", "--data-dir", str(data))
     assert dry.exit_code == 0, dry.output
     lines = dry.output.splitlines()
-    assert lines[0] == "would remove 0 links and 0 blobs (0 bytes), and 0 orphaned files (0 bytes)"
-    assert lines[1].startswith(
-        "kept by the 24-hour grace period: 3 unreferenced links and 0 unlinked blobs"
-    ), dry.output
-    assert "eligible at 20" in lines[1] and " UTC" in lines[1]
-    assert len(lines) == 2
+    assert lines[:3] == [
+        "links: 0 to remove",
+        "blobs: 0 to remove, 0 bytes to free",
+        "orphans: 0 to remove, 0 bytes to free",
+    ], dry.output
+    assert lines[3].startswith("kept by the 24-hour grace period: 3 unreferenced links and 0 unlinked blobs")
+    assert "eligible at 20" in lines[3] and " UTC" in lines[3]
+    assert len(lines) == 4
 
     done = cli("gc", "--grace-hours", "0", "--data-dir", str(data))
     assert done.exit_code == 0, done.output
     assert done.output.splitlines() == [
-        "removed 3 links and 3 blobs (21 bytes), and 0 orphaned files (0 bytes)"
+        "links: 3 removed",
+        "blobs: 3 removed, 21 bytes freed",
+        "orphans: 0 removed, 0 bytes freed",
     ], done.output
 
 

@@ -286,8 +286,9 @@ async def collect(
             report.links_removed += removed
             if removed == 0:
                 break  # everything listed was touched meanwhile; the next run sees the rest
-            if len(links) == BATCH:  # more to come: show progress (the totals are the caller's)
+            if len(links) == BATCH:  # more to come: show progress (each phase's total follows)
                 progress(f"removed {report.links_removed} unreferenced repository links so far")
+    progress(f"links: {report.links_removed} {'to remove' if dry_run else 'removed'}")
 
     # Blobs.
     after = ""
@@ -316,10 +317,18 @@ async def collect(
         report.bytes_freed += sum(size for _, _, size in removed_blobs)
         if len(candidates) == BATCH:
             progress(f"removed {report.blobs_removed} blobs ({report.bytes_freed} bytes) so far")
+    progress(
+        f"blobs: {report.blobs_removed} {'to remove' if dry_run else 'removed'}, "
+        f"{report.bytes_freed} bytes {'to free' if dry_run else 'freed'}"
+    )
 
     # Orphans.
     swept = await orphans.sweep(registry, cutoff, now, dry_run=dry_run, progress=progress)
     report.orphans_removed, report.orphan_bytes_freed = swept.removed, swept.bytes_freed
+    progress(
+        f"orphans: {swept.removed} {'to remove' if dry_run else 'removed'}, "
+        f"{swept.bytes_freed} bytes {'to free' if dry_run else 'freed'}"
+    )
     async with registry.db.read() as conn:
         report.kept = await kept_by_grace(conn, cutoff, grace_hours)
     return report
