@@ -144,7 +144,8 @@ def serve(**kwargs: object) -> None:
     if settings.dev_accept_any_credentials:
         click.secho(
             f"WARNING: --dev-accept-any-credentials: every request is accepted as the root of account "
-            f"{settings.dev_accept_any_credentials}. Never use this outside local testing.",
+            f"{settings.dev_accept_any_credentials} (the default account, served on the plain host). "
+            "Never use this outside local testing.",
             fg="yellow",
             err=True,
         )
