@@ -1,9 +1,15 @@
 """Where things are: registry hosts, repository URIs and ARNs.
 
 By default addresses follow the host the client used, so a `repositoryUri` is
-pushable as-is. With `uri_style = "aws"` they take AWS's exact forms. Accounts
-other than the default are reached on a host whose first label is the account ID
-(`111122223333.<host>` here, `111122223333.dkr.ecr.<region>.amazonaws.com` in AWS style).
+pushable as-is. With `uri_style = "aws"` they take AWS's exact forms. The plain host
+serves the default account. On a host *name*, other accounts are reached on a host whose
+first label is the account ID (`111122223333.<host>` here,
+`111122223333.dkr.ecr.<region>.amazonaws.com` in AWS style).
+
+An IP literal or `localhost` cannot take a label (`111122223333.127.0.0.1` resolves
+nowhere), so there every account's URI is the plain host, and `/v2/` on it addresses the
+account of the caller's credential (the default account for anonymous callers). Reaching
+another account's repositories (cross-account pulls) needs a host name: `--public-host`.
 
 This machine's loopback address is always named `localhost[:port]` (:func:`canonical_host`):
 docker sends plain HTTP only to loopback registries (without TLS, anything else needs an
@@ -13,6 +19,7 @@ docker sends plain HTTP only to loopback registries (without TLS, anything else 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from dockyard.config import Settings
@@ -40,13 +47,32 @@ def local_address(settings: Settings) -> str:
     return canonical_host(f"{host}:{settings.port}")
 
 
-def account_for_host(settings: Settings, host: str | None) -> str:
-    """The account a request addresses: the host's 12-digit first label, else the default."""
+def account_for_host(settings: Settings, host: str | None, caller_account: str | None = None) -> str:
+    """The account a request addresses: the host's 12-digit first label; on a host that cannot
+    carry one (IP literal, localhost), the caller's own account; else the default account."""
     if host:
         m = _ACCOUNT_LABEL.match(host)
         if m:
             return m.group(1)
+        if caller_account and not takes_account_label(host):
+            return caller_account
     return settings.account_id
+
+
+def takes_account_label(host: str) -> bool:
+    """Whether `<account>.<host>` names something a client can reach: a host name does (with a
+    wildcard DNS entry), an IP literal or `localhost` does not."""
+    name = host.strip()
+    if name.startswith("["):  # [IPv6]:port
+        return False
+    name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    if name.lower() == "localhost":
+        return False
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return True
+    return False
 
 
 def registry_host(settings: Settings, account_id: str, request_host: str, region: str | None = None) -> str:
@@ -54,7 +80,7 @@ def registry_host(settings: Settings, account_id: str, request_host: str, region
         return f"{account_id}.dkr.ecr.{region or settings.region}.amazonaws.com"
     base = settings.public_host or request_host
     base = canonical_host(_ACCOUNT_LABEL.sub("", base))
-    if account_id == settings.account_id:
+    if account_id == settings.account_id or not takes_account_label(base):
         return base
     return f"{account_id}.{base}"
 

@@ -86,8 +86,8 @@ class DockyardApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def startup(self) -> None:
-        await self.registry.start()
+    async def startup(self, ensure_default_account: bool = True) -> None:
+        await self.registry.start(ensure_default_account)
 
     async def readiness_problem(self) -> str | None:
         """Why this node should not get traffic now, or None: the database and blob store answer,
@@ -108,9 +108,9 @@ class DockyardApp:
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[DockyardApp]:
+async def running(settings: Settings, ensure_default_account: bool = True) -> AsyncIterator[DockyardApp]:
     app = DockyardApp(settings)
-    await app.startup()
+    await app.startup(ensure_default_account)
     try:
         yield app
     finally:

@@ -11,10 +11,11 @@ environment (:func:`settings_to_env`, :func:`settings_from_env`).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ class Settings:
     workers: int = 1
     account_id: str = DEFAULT_ACCOUNT_ID
     region: str = DEFAULT_REGION
+    served_regions: tuple[str, ...] = ()  # regions served besides `region` (SigV4 scopes, tokens)
     create_on_push: bool = False
     blob_mounting_default: str = "ENABLED"
     uri_style: str = "host"  # "host": the address clients use; "aws": <acct>.dkr.ecr.<region>.amazonaws.com
@@ -68,6 +70,23 @@ class Settings:
     def blobs_dir(self) -> Path:
         return self.data_dir / "blobs"
 
+    @property
+    def regions(self) -> frozenset[str]:
+        """Every region this deployment answers for: requests signed for another are refused."""
+        return frozenset((self.region, *self.served_regions))
+
+    @property
+    def uses_data_dir(self) -> bool:
+        """Whether anything lives in the data dir (the SQLite database or the blobs)."""
+        return self.database is None or self.blob_store is None
+
+    @property
+    def registry_exists(self) -> bool:
+        """Whether the data dir holds a registry (with another database, whether the dir exists)."""
+        if self.database is None:
+            return (self.data_dir / "dockyard.db").is_file()
+        return not self.uses_data_dir or self.data_dir.is_dir()
+
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML config file into click's `default_map` shape.
@@ -94,15 +113,46 @@ def config_file_defaults(path: str | Path, command: str) -> dict[str, Any]:
 def settings_from_options(options: Mapping[str, Any]) -> Settings:
     """Settings from a command's option values; options that are None, or no setting, are ignored.
 
-    ValueError: a development-only clock offset asked for outside development mode.
+    ValueError: a development-only clock offset asked for outside development mode, or a
+    development account other than the default account.
     """
     fields = {f.name for f in dataclasses.fields(Settings)}
     values = {k: v for k, v in options.items() if k in fields and v is not None}
+    values["account_id"] = default_account(
+        options.get("account_id"), options.get("dev_accept_any_credentials")
+    )
+    if "served_regions" in values:
+        values["served_regions"] = tuple(values["served_regions"])
     # Off by default: the flag, or DOCKYARD_CLOCK_OFFSET_SECONDS in development mode only.
     values["dev_clock_offset_seconds"] = clock.resolve_offset(
         options.get("dev_clock_offset_seconds"), bool(options.get("dev_accept_any_credentials"))
     )
     return Settings(**values)
+
+
+def default_account(account_id: str | None, dev_account: str | None) -> str:
+    """The account the plain host serves: `--account-id`, else the development account, else
+    000000000000.
+
+    Development mode makes every caller the root of its account, so that account must be the one
+    the plain host serves (else `docker push` to the `repositoryUri` the ECR API returns is denied).
+    Both given and different is refused rather than guessed at.
+    """
+    if dev_account and account_id and account_id != dev_account:
+        raise ValueError(
+            f"--dev-accept-any-credentials {dev_account} and --account-id {account_id} differ: in "
+            "development mode every caller is the root of the development account, and the default "
+            f"account is the one the plain host serves. Drop --account-id (the default account is then "
+            f"{dev_account}) or give the same account to both."
+        )
+    return account_id or dev_account or DEFAULT_ACCOUNT_ID
+
+
+def unknown_name_message(kind: str, name: str, known: Collection[str], *, hint: str = "") -> str:
+    """ "unknown KIND NAME", naming the closest known name (a misspelt option must not pass silently)."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    suggestion = f"; did you mean {close[0]}?" if close else ""
+    return f"unknown {kind} {name}{suggestion}{hint}"
 
 
 # Settings handed from `dockyard serve` to the processes it starts (JSON).
@@ -122,4 +172,5 @@ def settings_from_env() -> Settings:
     data = json.loads(raw)
     data["data_dir"] = Path(data["data_dir"])
     data["trusted_proxies"] = tuple(data.get("trusted_proxies") or ())
+    data["served_regions"] = tuple(data.get("served_regions", ()))
     return Settings(**data)

@@ -93,13 +93,15 @@ class Registry:
             leases=Leases(db, NODE_ID),
         )
 
-    async def start(self) -> None:
-        """Migrate, make sure the default account exists, load the shared signing key."""
+    async def start(self, ensure_default_account: bool = True) -> None:
+        """Migrate, make sure the default account exists (servers; a CLI command naming an account
+        must not create it), load the shared signing key."""
         from dockyard.store.meta.server_settings import get_or_create
 
         if self.settings.migrate_on_start:
             await self.db.migrate()
-        await self.identity.ensure_account(self.settings.account_id)
+        if ensure_default_account:
+            await self.identity.ensure_account(self.settings.account_id)
         secret = await get_or_create(self.db, "keys", "token-signing", TokenSigner.generate_key)
         self.tokens = TokenSigner.from_secret(secret, self.settings.token_ttl)
 

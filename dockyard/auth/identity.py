@@ -69,6 +69,10 @@ def new_user_id() -> str:
     return _random("AIDA", _KEY_ALPHABET, 17)
 
 
+def no_such_account(account_id: str) -> str:
+    return f"account {account_id} does not exist; create it with `dockyard account create {account_id}`"
+
+
 class IdentityService:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -93,6 +97,11 @@ class IdentityService:
             if root is None:
                 await self._insert_user(conn, account_id, ROOT_USER, is_root=True)
 
+    async def account_exists(self, account_id: str) -> bool:
+        async with self.db.read() as conn:
+            found = await conn.scalar(sa.select(t.accounts.c.id).where(t.accounts.c.id == account_id))
+        return found is not None
+
     async def list_accounts(self) -> list[tuple[str, str | None]]:
         async with self.db.read() as conn:
             rows = await conn.execute(
@@ -107,9 +116,7 @@ class IdentityService:
             async with self.db.write() as conn:
                 exists = await conn.scalar(sa.select(t.accounts.c.id).where(t.accounts.c.id == account_id))
                 if exists is None:
-                    raise IdentityError(
-                        f"account {account_id} does not exist; create it with `dockyard account create`"
-                    )
+                    raise IdentityError(no_such_account(account_id))
                 return await self._insert_user(conn, account_id, name, is_root=False)
         except IntegrityError:
             raise IdentityError(f"user {name!r} already exists in account {account_id}") from None

@@ -1,7 +1,8 @@
 """Registry authorization tokens: what `docker login -u AWS` presents as its password.
 
-A token is a JWS (joserfc, HS256) carrying the principal and its expiry, signed
-with a key kept in the metadata database so that every node verifies it.
+A token is a JWS (joserfc, HS256) carrying the principal, its expiry and the region it was
+issued in, signed with a key kept in the metadata database so that every node verifies it. As
+in ECR, a token is good for the registries of its region only.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import base64
 import time
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from joserfc import jwt
@@ -41,8 +43,9 @@ class TokenSigner:
     def __init__(self, key: OctKey, ttl_seconds: int) -> None:
         self._key = key
         self.ttl_seconds = ttl_seconds
-        # Verified tokens (a pull sends the same one on every request): token -> (expiry, principal).
-        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        # Verified tokens (a pull sends the same one on every request):
+        # token -> (expiry, principal, region or None for tokens from before regions were recorded).
+        self._verified: OrderedDict[str, tuple[float, Principal, str | None]] = OrderedDict()
 
     @staticmethod
     def generate_key() -> str:
@@ -52,7 +55,7 @@ class TokenSigner:
     def from_secret(cls, secret: str, ttl_seconds: int) -> TokenSigner:
         return cls(OctKey.import_key({"kty": "oct", "k": secret}), ttl_seconds)
 
-    def issue(self, principal: Principal, now: float | None = None) -> IssuedToken:
+    def issue(self, principal: Principal, now: float | None = None, region: str | None = None) -> IssuedToken:
         issued = int(now if now is not None else time.time())
         expires = issued + self.ttl_seconds
         claims = {
@@ -66,10 +69,16 @@ class TokenSigner:
             "iat": issued,
             "exp": expires,
         }
+        if region is not None:
+            claims["rgn"] = region
         token = jwt.encode({"alg": "HS256"}, claims, self._key)
         return IssuedToken(token, float(expires))
 
-    def verify(self, token: str, now: float | None = None) -> Principal:
+    def verify(
+        self, token: str, now: float | None = None, regions: Collection[str] | None = None
+    ) -> Principal:
+        """The principal ``token`` was issued to; TokenInvalid when it is forged, expired, or
+        issued in a region not among ``regions`` (None: any)."""
         current = now if now is not None else time.time()
         cached = self._verified.get(token)
         if cached is not None:
@@ -78,6 +87,7 @@ class TokenSigner:
                 raise TokenInvalid(
                     "Your authorization token has expired. Reauthenticate and try again.", True
                 )
+            _check_region(cached[2], regions)
             return cached[1]
         try:
             decoded = jwt.decode(token, self._key, algorithms=["HS256"])
@@ -97,7 +107,17 @@ class TokenSigner:
             raise TokenInvalid("Your authorization token is invalid.") from None
         if expires <= current:
             raise TokenInvalid("Your authorization token has expired. Reauthenticate and try again.", True)
-        self._verified[token] = (expires, principal)
+        region = str(claims["rgn"]) if "rgn" in claims else None
+        self._verified[token] = (expires, principal, region)
         if len(self._verified) > CACHE_SIZE:
             self._verified.popitem(last=False)
+        _check_region(region, regions)
         return principal
+
+
+def _check_region(region: str | None, regions: Collection[str] | None) -> None:
+    if region is not None and regions is not None and region not in regions:
+        raise TokenInvalid(
+            f"Your authorization token was issued in {region}, which this registry does not serve "
+            f"({', '.join(sorted(regions))}). Log in again with a token from one of those regions."
+        )

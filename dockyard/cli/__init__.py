@@ -8,6 +8,8 @@ the options they share are in `common.py`.
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from dockyard import __version__
@@ -24,11 +26,13 @@ from dockyard.cli import (
     tls,
     vulndb,
 )
+from dockyard.cli.common import check_environment
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="dockyard")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Dockyard: a self-hosted container registry with Amazon ECR's APIs.
 
     \b
@@ -36,6 +40,7 @@ def main() -> None:
       dockyard serve                      run the registry on 127.0.0.1:5000, data in ./data
       dockyard repo create hello-world    create a repository to push to
     """
+    check_environment(dict(os.environ), ctx.command)
 
 
 for command in (

@@ -64,7 +64,7 @@ def user_create(name: str, **kwargs: object) -> None:
         principal = await app.registry.identity.create_user(settings.account_id, name)
         click.echo(f"created user {principal.arn} ({principal.user_id})")
 
-    run_with_app(settings, go)
+    run_with_app(settings, go, in_account=True)
 
 
 @user.command("list")
@@ -77,7 +77,7 @@ def user_list(**kwargs: object) -> None:
         for principal in await app.registry.identity.list_users(settings.account_id):
             click.echo(f"{principal.user_name}\t{principal.arn}\t{principal.user_id}")
 
-    run_with_app(settings, go)
+    run_with_app(settings, go, in_account=True)
 
 
 @click.group()
@@ -108,7 +108,7 @@ def key_create(user_name: str, profile: str, **kwargs: object) -> None:
             f"region = {settings.region}"
         )
 
-    run_with_app(settings, go)
+    run_with_app(settings, go, in_account=True)
 
 
 @key.command("list")

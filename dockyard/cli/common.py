@@ -16,7 +16,9 @@ from dockyard.config import (
     DEFAULT_REGION,
     Settings,
     config_file_defaults,
+    load_config_file,
     settings_from_options,
+    unknown_name_message,
 )
 
 if TYPE_CHECKING:
@@ -28,11 +30,84 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _load_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     if value:
         try:
+            check_config_keys(load_config_file(value), ctx.find_root().command)
             defaults = config_file_defaults(value, ctx.info_name or "")
         except (OSError, ValueError) as e:
             raise click.BadParameter(f"cannot read config file {value}: {e}") from None
         ctx.default_map = {**(ctx.default_map or {}), **defaults}
     return value
+
+
+def _all_commands(command: click.Command) -> list[click.Command]:
+    """``command`` and every command below it."""
+    found = [command]
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            found += _all_commands(sub)
+    return found
+
+
+def _option_names(command: click.Command) -> set[str]:
+    return {p.name for p in command.params if isinstance(p, click.Option) and p.name and p.expose_value}
+
+
+def check_config_keys(raw: dict[str, object], root: click.Command) -> None:
+    """Refuse a config file key that is no option of any command (top level), or of its command
+    (in a table named after a command), naming the closest option: a misspelt key must not be
+    silently ignored. ValueError on the first one."""
+    # A table applies to the commands of that name (`[create]`: every `... create`).
+    commands: dict[str, set[str]] = {}
+    for command in _all_commands(root):
+        if command.name and not isinstance(command, click.Group):
+            commands.setdefault(command.name, set()).update(_option_names(command))
+    every_option = set().union(*commands.values())
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            known = commands.get(key)
+            if known is None:
+                raise ValueError(
+                    unknown_name_message(
+                        "table",
+                        f"[{key}]",
+                        {f"[{name}]" for name in commands},
+                        hint=" (tables are named after commands)",
+                    )
+                )
+            for option in value:
+                name = option.replace("-", "_")
+                if name not in known:
+                    raise ValueError(unknown_name_message(f"key in [{key}]:", name, known))
+        elif key not in every_option:
+            raise ValueError(unknown_name_message("key", key, every_option))
+
+
+# DOCKYARD_* variables that are no option's: read by the blob store, the clock, and `serve`'s
+# hand-over to its workers; and the test suite's backend switch.
+OTHER_ENV_VARIABLES = frozenset(
+    {
+        "DOCKYARD_S3_ACCESS_KEY_ID",
+        "DOCKYARD_S3_SECRET_ACCESS_KEY",
+        "DOCKYARD_CLOCK_OFFSET_SECONDS",
+        "DOCKYARD_SETTINGS_JSON",
+        "DOCKYARD_TEST_BACKEND",
+    }
+)
+
+
+def check_environment(environ: dict[str, str], root: click.Command) -> None:
+    """Refuse a `DOCKYARD_*` variable that no option reads, naming the closest one (a misspelt
+    variable must not be silently ignored). click.UsageError on the first one."""
+    known = set(OTHER_ENV_VARIABLES)
+    for command in _all_commands(root):
+        for param in command.params:
+            envvar = getattr(param, "envvar", None)
+            if isinstance(envvar, str):
+                known.add(envvar)
+            elif envvar:
+                known.update(envvar)
+    for name in sorted(environ):
+        if name.startswith("DOCKYARD_") and name not in known:
+            raise click.UsageError(unknown_name_message("environment variable", name, known))
 
 
 def address_options(command: F) -> F:
@@ -94,10 +169,10 @@ def storage_options(func: F) -> F:
         ),
         click.option(
             "--account-id",
-            default=DEFAULT_ACCOUNT_ID,
+            default=None,
             envvar="DOCKYARD_ACCOUNT_ID",
-            show_default=True,
-            help="The default account (12-digit registry ID).",
+            help=f"The default account (12-digit registry ID), the one the plain host serves "
+            f"[default: {DEFAULT_ACCOUNT_ID}; the development account with --dev-accept-any-credentials].",
         ),
         click.option(
             "--region",
@@ -131,13 +206,34 @@ def command_settings(**options: object) -> Settings:
         raise click.UsageError(str(e)) from None
 
 
-def run_with_app(settings: Settings, action: Callable[[DockyardApp], Awaitable[None]]) -> None:
-    """Run an async CLI action against the storage, turning expected failures into messages."""
+def require_registry(settings: Settings) -> None:
+    """Fail with a message naming the path unless the data dir holds a registry: only `serve` and
+    `migrate` create one, so a mistyped --data-dir never becomes a new, empty registry."""
+    if not settings.registry_exists:
+        raise click.ClickException(
+            f"no registry in {settings.data_dir} (--data-dir): it does not exist or holds no "
+            "dockyard.db. Check the path; `dockyard serve` or `dockyard migrate` creates a new registry."
+        )
+
+
+def run_with_app(
+    settings: Settings, action: Callable[[DockyardApp], Awaitable[None]], *, in_account: bool = False
+) -> None:
+    """Run an async CLI action against the storage, turning expected failures into messages.
+
+    ``in_account``: the action works in the account given by --account-id, which must exist (a
+    typo in it must not create an account).
+    """
     from dockyard.app import running
+    from dockyard.auth.identity import no_such_account
     from dockyard.core.errors import DomainError
 
+    require_registry(settings)
+
     async def go() -> None:
-        async with running(settings) as app:
+        async with running(settings, ensure_default_account=False) as app:
+            if in_account and not await app.registry.identity.account_exists(settings.account_id):
+                raise click.ClickException(no_such_account(settings.account_id))
             await action(app)
 
     try:
@@ -148,12 +244,18 @@ def run_with_app(settings: Settings, action: Callable[[DockyardApp], Awaitable[N
 
 
 def prepare(settings: Settings, first_key: bool = False) -> None:
-    """Migrate before workers start, so they never race on the schema.
+    """Migrate before workers start, so they never race on the schema (creating the registry,
+    and saying so, when there is none).
 
     On an empty data dir, also create the first access key and show it, once.
     """
     from dockyard.app import running
     from dockyard.auth.identity import ROOT_USER
+
+    if not settings.registry_exists:
+        click.echo(f"created a new registry in {settings.data_dir}", err=True)
+    if settings.uses_data_dir:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
 
     async def go() -> None:
         async with running(settings) as app:

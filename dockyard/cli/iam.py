@@ -107,7 +107,7 @@ def iam_attach_policy(
         await identity_policies.attach_policy(app.registry.db, holder, policy_name, text)
         click.echo(f"attached {policy_name} to {label}")
 
-    run_with_app(settings, go)
+    run_with_app(settings, go, in_account=True)
 
 
 @iam.command("detach-policy")
@@ -132,7 +132,7 @@ def iam_detach_policy(
             sys.exit(1)
         click.echo(f"detached {policy_name} from {label}")
 
-    run_with_app(settings, go)
+    run_with_app(settings, go, in_account=True)
 
 
 @iam.command("list-policies")
@@ -150,7 +150,7 @@ def iam_list_policies(user_name: str | None, group_name: str | None, **kwargs: o
         for name in await identity_policies.policy_names(app.registry.db, holder):
             click.echo(name)
 
-    run_with_app(settings, go)
+    run_with_app(settings, go, in_account=True)
 
 
 @iam.command("create-group")
@@ -166,7 +166,7 @@ def iam_create_group(name: str, **kwargs: object) -> None:
         await groups.create_group(app.registry.db, settings.account_id, name)
         click.echo(f"created group {name} in account {settings.account_id}")
 
-    run_with_app(settings, go)
+    run_with_app(settings, go, in_account=True)
 
 
 async def _user_and_group(
@@ -196,7 +196,7 @@ def iam_add_user_to_group(group_name: str, user_name: str, **kwargs: object) -> 
         else:
             click.echo(f"{user.arn} already is a member of group {group_name}")
 
-    run_with_app(settings, go)
+    run_with_app(settings, go, in_account=True)
 
 
 @iam.command("remove-user-from-group")
@@ -216,7 +216,7 @@ def iam_remove_user_from_group(group_name: str, user_name: str, **kwargs: object
             sys.exit(1)
         click.echo(f"removed {user.arn} from group {group_name}")
 
-    run_with_app(settings, go)
+    run_with_app(settings, go, in_account=True)
 
 
 @iam.command("list-groups")
@@ -235,7 +235,7 @@ def iam_list_groups(user_name: str | None, **kwargs: object) -> None:
         for name in await groups.list_groups(app.registry.db, settings.account_id, user_id):
             click.echo(name)
 
-    run_with_app(settings, go)
+    run_with_app(settings, go, in_account=True)
 
 
 @iam.command("simulate")
@@ -281,4 +281,4 @@ def iam_simulate(
         if not decision.allowed:
             sys.exit(3)
 
-    run_with_app(settings, go)
+    run_with_app(settings, go, in_account=True)

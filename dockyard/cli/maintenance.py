@@ -6,11 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
 
-from dockyard.cli.common import command_settings, dev_clock_option, prepare, run_with_app, storage_options
+from dockyard.cli.common import (
+    command_settings,
+    dev_clock_option,
+    prepare,
+    require_registry,
+    run_with_app,
+    storage_options,
+)
 
 if TYPE_CHECKING:
     from dockyard.app import DockyardApp
@@ -55,6 +63,7 @@ def check(**kwargs: object) -> None:
     from dockyard.app import DockyardApp
 
     settings = command_settings(**kwargs)
+    require_registry(settings)
 
     async def go() -> int:
         try:
@@ -77,6 +86,16 @@ def check(**kwargs: object) -> None:
         return 0
 
     sys.exit(asyncio.run(go()))
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _span(first: datetime, last: datetime) -> str:
+    if _when(first) == _when(last):
+        return f"at {_when(first)}"
+    return f"between {_when(first)} and {_when(last)}"
 
 
 def _redact(url: str) -> str:
@@ -105,14 +124,17 @@ def gc_command(dry_run: bool, grace_hours: float, **kwargs: object) -> None:
     settings = command_settings(**kwargs)
 
     async def go(app: DockyardApp) -> None:
+        # The collector reports each phase's total once (and progress within long phases).
         report = await gc.collect(
             app.registry, grace_hours=grace_hours, dry_run=dry_run, progress=lambda line: click.echo(line)
         )
-        verb = "would remove" if dry_run else "removed"
-        click.echo(
-            f"{verb} {report.links_removed} links and {report.blobs_removed} blobs "
-            f"({report.bytes_freed} bytes), and {report.orphans_removed} orphaned files "
-            f"({report.orphan_bytes_freed} bytes)"
-        )
+        kept = report.kept
+        if kept is not None and (kept.links or kept.blobs):
+            assert kept.first_eligible is not None and kept.last_eligible is not None
+            click.echo(
+                f"kept by the {kept.grace_hours:g}-hour grace period: {kept.links} unreferenced links "
+                f"and {kept.blobs} unlinked blobs (with the blobs only those links hold); they become "
+                f"eligible {_span(kept.first_eligible, kept.last_eligible)} (--grace-hours sets the period)"
+            )
 
     run_with_app(settings, go)

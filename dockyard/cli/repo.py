@@ -36,7 +36,7 @@ def repo_create(name: str, tag_mutability: str, **kwargs: object) -> None:
         )
         click.echo(f"created repository {repo.name} in account {repo.account_id}")
 
-    run_with_app(settings, go)
+    run_with_app(settings, go, in_account=True)
 
 
 @repo.command("list")

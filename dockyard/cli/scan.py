@@ -27,6 +27,19 @@ def parse_image(image: str) -> tuple[str, str]:
     return image, "latest"
 
 
+def _not_scanned(status: str, description: str | None, scan_type: str) -> str:
+    from dockyard.features.scanning.pipeline import UNSUPPORTED_OS
+    from dockyard.features.scanning.records import UNSUPPORTED_IMAGE
+
+    why = description or "no reason recorded"
+    if status == UNSUPPORTED_IMAGE:
+        hint = ""
+        if description == UNSUPPORTED_OS and scan_type == "BASIC":
+            hint = " BASIC scans read OS packages only; --scan-type ENHANCED also reads language packages."
+        return f"not scanned: the image is unsupported ({why}).{hint}"
+    return f"not scanned: the scan ended {status} ({why})."
+
+
 def _table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
@@ -72,8 +85,10 @@ def scan(image: str, scan_type: str | None, as_json: bool, **kwargs: object) -> 
             )
             return
         click.echo(f"{repository}@{manifest.digest}: {record.status} ({record.scan_type})")
-        if record.description and record.status != "COMPLETE":
-            click.echo(record.description)
+        if record.status != "COMPLETE":
+            # No findings here means "not scanned", never "no vulnerabilities".
+            click.echo(_not_scanned(record.status, record.description, record.scan_type))
+            return
         if findings:
             rows = [("SEVERITY", "VULNERABILITY", "PACKAGE", "VERSION", "FIXED IN", "TYPE")]
             rows += [

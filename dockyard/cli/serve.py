@@ -59,6 +59,16 @@ class CidrList(click.ParamType):
     "headers give the client's address and scheme; from anyone else they are ignored.",
 )
 @click.option(
+    "--served-region",
+    "served_regions",
+    multiple=True,
+    metavar="REGION",
+    envvar="DOCKYARD_SERVED_REGIONS",
+    help="Also answer requests signed for REGION (repeatable; the environment variable takes a "
+    "space-separated list). Default: only --region; requests signed for any other region are "
+    "refused, as AWS refuses them.",
+)
+@click.option(
     "--workers", default=1, type=int, envvar="DOCKYARD_WORKERS", show_default=True, help="Server processes."
 )
 @click.option(
@@ -172,11 +182,11 @@ def serve(**kwargs: object) -> None:
     if tls:
         _check_tls(tls)
     _check_port(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.dev_accept_any_credentials:
         click.secho(
             f"WARNING: --dev-accept-any-credentials: every request is accepted as the root of account "
-            f"{settings.dev_accept_any_credentials}. Never use this outside local testing.",
+            f"{settings.dev_accept_any_credentials} (the default account, served on the plain host). "
+            "Never use this outside local testing.",
             fg="yellow",
             err=True,
         )

@@ -22,15 +22,18 @@ _SCOPE_REGION = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
 
 def build_endpoint(registry: Registry) -> Endpoint:
     dev_account = registry.settings.dev_accept_any_credentials
+    regions = registry.settings.regions  # a request signed for any other region is refused
 
     async def authenticate(request: Request, body: bytes) -> Call:
         host = request.headers.get("host", f"{registry.settings.host}:{registry.settings.port}")
         if dev_account:
             header = request.headers.get("authorization", "")
-            if not header and "X-Amz-Credential" not in request.url.query:
+            credential = request.query_params.get("X-Amz-Credential")
+            if not header and not credential:
                 raise missing_authentication_token()
-            m = _SCOPE_REGION.search(header)
+            m = _SCOPE_REGION.search(header or f"Credential={credential}")
             region = m.group(1) if m else registry.settings.region
+            sigv4.check_region(region, regions)
             principal = Principal(dev_account, f"AIDA{dev_account}", ROOT_USER, is_root=True)
             request.scope["dockyard.principal"] = principal
             return Call(principal, region, registry, host, origin=RequestOrigin.from_asgi(request.scope))
@@ -44,7 +47,7 @@ def build_endpoint(registry: Registry) -> Endpoint:
             principals[access_key_id] = key.principal
             return sigv4.Credential(key.access_key_id, key.secret_access_key)
 
-        verified = await sigv4.verify_asgi_request(request, body, lookup)
+        verified = await sigv4.verify_asgi_request(request, body, lookup, regions=regions)
         principal = principals[verified.access_key_id]
         request.scope["dockyard.principal"] = principal
         return Call(principal, verified.region, registry, host, origin=RequestOrigin.from_asgi(request.scope))

@@ -174,9 +174,21 @@ def _split_credential(credential: str, service: str, regions: Collection[str] | 
         )
     if scope_service != service:
         raise invalid_signature(f"Credential should be scoped to correct service: '{service}'. ")
+    check_region(region, regions)
+    return access_key_id, scope_date, region, scope_service
+
+
+def check_region(region: str, regions: Collection[str] | None) -> None:
+    """Refuse a credential scoped to a region this server does not serve, in AWS's words.
+
+    A regional endpoint answers a request signed for another region with
+    ``InvalidSignatureException``: "Credential should be scoped to a valid region, not
+    'eu-west-1'. " (the text AWS's JSON services return; reported verbatim in public SDK issues,
+    e.g. aws/aws-sdk-js#4545 and joona/aws-es-curl#15). The deployment's regions are `--region`
+    plus `--served-region`.
+    """
     if regions is not None and region not in regions:
         raise invalid_signature(f"Credential should be scoped to a valid region, not '{region}'. ")
-    return access_key_id, scope_date, region, scope_service
 
 
 def _parse_authorization(header: str) -> dict[str, str]:
@@ -513,6 +525,7 @@ __all__ = [
     "EcrError",
     "SecretLookup",
     "VerifiedIdentity",
+    "check_region",
     "verify",
     "verify_asgi_request",
     "verify_sync",

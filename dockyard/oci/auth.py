@@ -60,7 +60,7 @@ class OciAuthenticator:
         tokens = self.registry.tokens
         assert tokens is not None
         try:
-            return tokens.verify(password)
+            return tokens.verify(password, regions=self.registry.settings.regions)
         except TokenInvalid as e:
             if e.expired:
                 raise AuthFailed(error_response(403, "DENIED", str(e))) from None

@@ -130,7 +130,11 @@ class OciApp:
             principal = door.auth.authenticate(request)
         except AuthFailed as failed:
             return failed.response
-        account = account_for_host(self.registry.settings, request.headers.get("host"))
+        account = account_for_host(
+            self.registry.settings,
+            request.headers.get("host"),
+            principal.account_id if principal is not None else None,
+        )
         request.scope["dockyard.principal"] = principal
         request.scope["dockyard.account"] = account
         try:

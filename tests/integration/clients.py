@@ -165,6 +165,7 @@ class Registry:
     database_url: str | None = None
     process: Any = None  # the server's Popen (its own process group)
     ca_file: Path | None = None  # the CA a TLS server's certificate is checked against
+    region: str = "us-east-1"  # the server's --region: requests signed for another are refused
 
     @property
     def verify(self) -> str | bool:
@@ -195,7 +196,7 @@ class Registry:
         boto3.client(
             "ecr",
             endpoint_url=self.url,
-            region_name="us-east-1",
+            region_name=self.region,
             aws_access_key_id=self.access_key_id,
             aws_secret_access_key=self.secret_access_key,
             verify=self.verify,
@@ -346,6 +347,7 @@ def dockyard_server(
             database_url=storage_env.get("DOCKYARD_DATABASE"),
             process=proc,
             ca_file=tls_dir / "ca.crt" if tls_dir else None,
+            region=_option_value(extra_args, "--region") or "us-east-1",
         )
         try:
             error = _wait_healthy(proc, registry, startup_timeout)
@@ -365,6 +367,16 @@ def dockyard_server(
             stop_process(proc)
             reservation.close()
     raise AssertionError("the Dockyard server did not become healthy\n" + "\n\n".join(failures))
+
+
+def _option_value(args: Sequence[str], option: str) -> str | None:
+    """The value of ``option`` in a command line (``--opt VALUE`` or ``--opt=VALUE``), else None."""
+    for i, arg in enumerate(args):
+        if arg == option and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(option + "="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def backend() -> str:
@@ -413,7 +425,7 @@ def server_credentials(registry: Registry) -> tuple[str | None, str | None]:
     ecr = boto3.client(
         "ecr",
         endpoint_url=registry.url,
-        region_name="us-east-1",
+        region_name=registry.region,
         aws_access_key_id=registry.access_key_id,
         aws_secret_access_key=registry.secret_access_key,
         verify=registry.verify,

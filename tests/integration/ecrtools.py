@@ -40,7 +40,7 @@ def check_output_shape(operation: str, response: dict[str, Any]) -> None:
 
 def ecr_client(
     registry: Any,
-    region: str = "us-east-1",
+    region: str | None = None,  # default: the server's
     access_key_id: str | None = None,
     secret_access_key: str | None = None,
     *,
@@ -55,7 +55,7 @@ def ecr_client(
     client = boto3.client(
         "ecr",
         endpoint_url=registry.url,
-        region_name=region,
+        region_name=region or getattr(registry, "region", "us-east-1"),
         aws_access_key_id=access_key_id or registry.access_key_id,
         aws_secret_access_key=secret_access_key or registry.secret_access_key,
         config=Config(parameter_validation=checked, retries={"max_attempts": 1, "mode": "standard"}),
@@ -93,7 +93,7 @@ def expect_error(code: str, call: Callable[..., Any], message: str | None = None
 
 
 def aws_cli(
-    registry: Any, *args: str, region: str = "us-east-1", check: bool = True, raw: bool = False
+    registry: Any, *args: str, region: str | None = None, check: bool = True, raw: bool = False
 ) -> Any:
     """Run the aws CLI (the PyPI `awscli` beside this Python) against the server; JSON out."""
     aws = Path(sys.executable).with_name("aws")
@@ -101,7 +101,7 @@ def aws_cli(
         **os.environ,
         "AWS_ACCESS_KEY_ID": registry.access_key_id,
         "AWS_SECRET_ACCESS_KEY": registry.secret_access_key,
-        "AWS_DEFAULT_REGION": region,
+        "AWS_DEFAULT_REGION": region or getattr(registry, "region", "us-east-1"),
         "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
         "AWS_PAGER": "",

@@ -23,13 +23,14 @@ def aws_style(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def test_default_style_is_the_address_clients_use(registry: Any) -> None:
-    ecr = ecr_client(registry, region="ap-south-1")
+    # The server's region (a client of another region is refused: test_accounts_and_regions.py).
+    ecr = ecr_client(registry, region="us-east-1")
     name = f"addr/{uuid.uuid4().hex[:8]}"
     repo = ecr.create_repository(repositoryName=name)["repository"]
     # The client used 127.0.0.1: this machine's loopback is named localhost everywhere (addresses.py).
     assert repo["repositoryUri"] == f"{registry.localhost}/{name}"
     account = repo["registryId"]
-    assert repo["repositoryArn"] == f"arn:aws:ecr:ap-south-1:{account}:repository/{name}"
+    assert repo["repositoryArn"] == f"arn:aws:ecr:us-east-1:{account}:repository/{name}"
     endpoint = ecr.get_authorization_token()["authorizationData"][0]["proxyEndpoint"]
     assert endpoint == f"http://{registry.localhost}"
 

@@ -11,7 +11,7 @@ from dockyard.ecr.actions.base import Call, Params, Result, action
 async def get_authorization_token(call: Call, params: Params) -> Result:
     tokens = call.registry.tokens
     assert tokens is not None, "registry not started"
-    issued = tokens.issue(call.principal)
+    issued = tokens.issue(call.principal, region=call.region)  # good in this region only, as in ECR
     scheme = "https" if call.settings.uri_style == "aws" else call.origin.scheme
     # ECR returns one entry per requested registry; the token itself works on every one
     # the principal may reach, as in AWS.

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -58,9 +58,67 @@ class GcReport:
     orphans_removed: int = 0  # store items no row named
     orphan_bytes_freed: int = 0
     dry_run: bool = False
+    kept: KeptByGrace | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["kept"] = self.kept.as_dict() if self.kept is not None else None
+        return data
+
+
+@dataclass
+class KeptByGrace:
+    """What only the grace period kept, so a run right after deletes does not look like a no-op:
+    unreferenced links and unlinked blobs touched within it, and when they become eligible
+    (the blobs those links hold become unlinked once the links go)."""
+
+    grace_hours: float
+    links: int = 0
+    blobs: int = 0
+    first_eligible: datetime | None = None
+    last_eligible: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "grace_hours": self.grace_hours,
+            "links": self.links,
+            "blobs": self.blobs,
+            "first_eligible": self.first_eligible.isoformat() if self.first_eligible else None,
+            "last_eligible": self.last_eligible.isoformat() if self.last_eligible else None,
+        }
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+async def kept_by_grace(conn: AsyncConnection, cutoff: datetime, grace_hours: float) -> KeptByGrace:
+    """Unreferenced links and unlinked blobs newer than ``cutoff``, and when they become eligible."""
+    rb, b = t.repository_blobs, t.blobs
+    touched = sa.func.coalesce(rb.c.referenced_at, rb.c.created_at)
+    links = (
+        await conn.execute(
+            sa.select(sa.func.count(), sa.func.min(touched), sa.func.max(touched))
+            .select_from(rb)
+            .where(~_unreferenced_link(rb, cutoff), ~_referenced_link(rb))
+        )
+    ).one()
+    blobs = (
+        await conn.execute(
+            sa.select(sa.func.count(), sa.func.min(b.c.created_at), sa.func.max(b.c.created_at)).where(
+                b.c.created_at >= cutoff, *_unlinked_blob_terms()
+            )
+        )
+    ).one()
+    grace = timedelta(hours=grace_hours)
+    times = [_aware(v) + grace for v in (links[1], links[2], blobs[1], blobs[2]) if v is not None]
+    return KeptByGrace(
+        grace_hours,
+        int(links[0] or 0),
+        int(blobs[0] or 0),
+        min(times) if times else None,
+        max(times) if times else None,
+    )
 
 
 def _quiet(_: str) -> None:
@@ -68,14 +126,17 @@ def _quiet(_: str) -> None:
 
 
 # ------------------------------------------------------------------------------ links
-def _unreferenced_link(rb: sa.Table, cutoff: datetime) -> sa.ColumnElement[bool]:
+def _referenced_link(rb: sa.Table) -> sa.ColumnElement[bool]:
     mb, m = t.manifest_blobs, t.manifests
-    referenced = (
+    return (
         sa.exists()
         .select_from(mb.join(m, m.c.id == mb.c.manifest_id))
         .where(m.c.repository_id == rb.c.repository_id, mb.c.digest == rb.c.digest)
     )
-    return sa.and_(sa.func.coalesce(rb.c.referenced_at, rb.c.created_at) < cutoff, ~referenced)
+
+
+def _unreferenced_link(rb: sa.Table, cutoff: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(sa.func.coalesce(rb.c.referenced_at, rb.c.created_at) < cutoff, ~_referenced_link(rb))
 
 
 async def link_candidates(
@@ -112,13 +173,13 @@ async def delete_links(conn: AsyncConnection, links: Sequence[tuple[int, str]], 
 
 
 # ------------------------------------------------------------------------------ blobs
-def _unlinked_blob(cutoff: datetime) -> sa.ColumnElement[bool]:
+def _unlinked_blob_terms() -> tuple[sa.ColumnElement[bool], ...]:
     b, rb, mb = t.blobs, t.repository_blobs, t.manifest_blobs
-    return sa.and_(
-        b.c.created_at < cutoff,
-        ~sa.exists().where(rb.c.digest == b.c.digest),
-        ~sa.exists().where(mb.c.digest == b.c.digest),
-    )
+    return (~sa.exists().where(rb.c.digest == b.c.digest), ~sa.exists().where(mb.c.digest == b.c.digest))
+
+
+def _unlinked_blob(cutoff: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(t.blobs.c.created_at < cutoff, *_unlinked_blob_terms())
 
 
 async def blob_candidates(
@@ -223,9 +284,10 @@ async def collect(
             async with registry.db.write() as conn:
                 removed = await delete_links(conn, links, cutoff)
             report.links_removed += removed
-            progress(f"removed {report.links_removed} unreferenced repository links")
             if removed == 0:
                 break  # everything listed was touched meanwhile; the next run sees the rest
+            if len(links) == BATCH:  # more to come: show progress (each phase's total follows)
+                progress(f"removed {report.links_removed} unreferenced repository links so far")
     progress(f"links: {report.links_removed} {'to remove' if dry_run else 'removed'}")
 
     # Blobs.
@@ -253,7 +315,8 @@ async def collect(
                 )
         report.blobs_removed += len(removed_blobs)
         report.bytes_freed += sum(size for _, _, size in removed_blobs)
-        progress(f"removed {report.blobs_removed} blobs ({report.bytes_freed} bytes)")
+        if len(candidates) == BATCH:
+            progress(f"removed {report.blobs_removed} blobs ({report.bytes_freed} bytes) so far")
     progress(
         f"blobs: {report.blobs_removed} {'to remove' if dry_run else 'removed'}, "
         f"{report.bytes_freed} bytes {'to free' if dry_run else 'freed'}"
@@ -266,6 +329,8 @@ async def collect(
         f"orphans: {swept.removed} {'to remove' if dry_run else 'removed'}, "
         f"{swept.bytes_freed} bytes {'to free' if dry_run else 'freed'}"
     )
+    async with registry.db.read() as conn:
+        report.kept = await kept_by_grace(conn, cutoff, grace_hours)
     return report
 
 

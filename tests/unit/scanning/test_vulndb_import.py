@@ -443,6 +443,7 @@ def test_cli_import_and_info(tmp_path: Path) -> None:
     archive = fixture_zip(tmp_path / "all.zip")
     data = ["--data-dir", str(tmp_path / "data")]
     runner = CliRunner()
+    assert runner.invoke(main, ["migrate", *data]).exit_code == 0  # only serve/migrate create a registry
     result = runner.invoke(main, ["vulndb", "import", *data, str(archive)])
     assert result.exit_code == 0, result.output
     assert f"added {len(ALL)}, updated 0, unchanged 0, withdrawn 0, skipped 0" in result.stdout
