@@ -33,9 +33,10 @@ def test_only_host_names_take_an_account_label(host: str, takes: bool) -> None:
 
 def test_every_repository_uri_on_an_ip_or_localhost_is_the_plain_host() -> None:
     settings = Settings()
-    for host in ("127.0.0.1:5000", "localhost:5000", "[::1]:5000"):
-        assert addresses.repository_uri(settings, OTHER, "team/app", host) == f"{host}/team/app"
-        assert addresses.repository_uri(settings, settings.account_id, "app", host) == f"{host}/app"
+    for host in ("127.0.0.1:5000", "localhost:5000", "[::1]:5000"):  # loopback is named localhost
+        assert addresses.repository_uri(settings, OTHER, "team/app", host) == "localhost:5000/team/app"
+        assert addresses.repository_uri(settings, settings.account_id, "app", host) == "localhost:5000/app"
+    assert addresses.repository_uri(settings, OTHER, "app", "10.1.2.3:5000") == "10.1.2.3:5000/app"
     named = "registry.example:5000"
     assert addresses.repository_uri(settings, OTHER, "app", named) == f"{OTHER}.{named}/app"
     assert addresses.repository_uri(settings, settings.account_id, "app", named) == f"{named}/app"
@@ -60,7 +61,7 @@ def test_the_development_account_is_the_default_account() -> None:
 
     settings = settings_from_options({"dev_accept_any_credentials": "123456789012"})
     assert settings.account_id == "123456789012"
-    assert addresses.repository_uri(settings, "123456789012", "x1", "127.0.0.1:5000") == "127.0.0.1:5000/x1"
+    assert addresses.repository_uri(settings, "123456789012", "x1", "127.0.0.1:5000") == "localhost:5000/x1"
 
 
 def test_served_regions() -> None:

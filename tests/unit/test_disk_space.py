@@ -76,10 +76,10 @@ def test_uploads_stop_at_the_floor_and_resume_when_space_returns(tmp_path: Path)
             free = os.statvfs(vol).f_bavail * os.statvfs(vol).f_frsize
             assert free >= 8 * MiB  # the floor held
 
-            app.observe_free_space()
-            from prometheus_client import generate_latest
+            from dockyard.observability import render_free_space
 
-            assert b'dockyard_storage_free_bytes{volume="blobs"}' in generate_latest()
+            gauges = render_free_space(registry.volumes(), registry.store.min_free)
+            assert b'dockyard_storage_free_bytes{volume="blobs"}' in gauges
             low = fill_to(vol, 6)
             problem = await app.readiness_problem()
             assert problem is not None and "low disk space" in problem, problem

@@ -38,7 +38,7 @@ def test_repository_uris_name_loopback_localhost() -> None:
     settings = Settings()
     assert addresses.repository_uri(settings, "000000000000", "app", "127.0.0.1:5000") == "localhost:5000/app"
     other = addresses.repository_uri(settings, "111122223333", "app", "127.0.0.1:5000")
-    assert other == "111122223333.localhost:5000/app"
+    assert other == "localhost:5000/app"  # localhost takes no account label: the credential picks it
     assert (
         addresses.repository_uri(settings, "000000000000", "app", "reg.example:443") == "reg.example:443/app"
     )
