@@ -66,10 +66,10 @@ def test_dev_mode_repository_uri_is_pushable(dev_registry: Registry, tmp_path: P
     name = f"dev/app-{uuid.uuid4().hex[:6]}"
     created = aws_cli(dev_registry, "create-repository", "--repository-name", name)["repository"]
     assert created["registryId"] == DEV_ACCOUNT
-    assert created["repositoryUri"] == f"{dev_registry.host}/{name}"
+    assert created["repositoryUri"] == f"{dev_registry.localhost}/{name}"
     assert created["repositoryArn"] == f"arn:aws:ecr:us-east-1:{DEV_ACCOUNT}:repository/{name}"
     password = aws_cli(dev_registry, "get-login-password", raw=True).strip()
-    skopeo = _skopeo(tmp_path / "skopeo", dev_registry.host, password)
+    skopeo = _skopeo(tmp_path / "skopeo", dev_registry.localhost, password)
     layout = build_oci_layout(tmp_path / "layout", platforms=(("linux", "amd64"),), nonce=name)
     skopeo.copy(f"oci:{layout.path}:v1", f"docker://{created['repositoryUri']}:v1")
     images = aws_cli(dev_registry, "describe-images", "--repository-name", name)["imageDetails"]
@@ -115,10 +115,10 @@ def test_another_accounts_repository_uri_on_an_ip_host_is_pushable(
     name = f"ip/app-{uuid.uuid4().hex[:6]}"
     created = ecr.create_repository(repositoryName=name)["repository"]
     assert created["registryId"] == account
-    assert created["repositoryUri"] == f"{registry.host}/{name}"  # not 555566667777.127.0.0.1:PORT
+    assert created["repositoryUri"] == f"{registry.localhost}/{name}"  # not 555566667777.localhost:PORT
     endpoint = ecr.get_authorization_token()["authorizationData"][0]["proxyEndpoint"]
-    assert endpoint == f"http://{registry.host}"
-    skopeo = _skopeo(tmp_path / "skopeo", registry.host, _password(ecr))
+    assert endpoint == f"http://{registry.localhost}"
+    skopeo = _skopeo(tmp_path / "skopeo", registry.localhost, _password(ecr))
     layout = build_oci_layout(tmp_path / "layout", platforms=(("linux", "amd64"),), nonce=name)
     skopeo.copy(f"oci:{layout.path}:v1", f"docker://{created['repositoryUri']}:v1")
     images = ecr.describe_images(repositoryName=name)["imageDetails"]

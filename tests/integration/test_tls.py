@@ -141,7 +141,7 @@ def test_aws_cli_with_ca_bundle(tls_registry: Registry) -> None:
     found = aws_cli(tls_registry, "describe-repositories", "--repository-names", name)  # --ca-bundle
     assert found["repositories"][0]["repositoryName"] == name
     token = aws_cli(tls_registry, "get-authorization-token")["authorizationData"][0]
-    assert token["proxyEndpoint"] == f"https://{tls_registry.host}"
+    assert token["proxyEndpoint"] == f"https://{tls_registry.localhost}"
     # The /v2/ challenge names an https realm.
     with httpx.Client(verify=tls_registry.ssl_context, trust_env=False) as client:
         challenge = client.get(f"{tls_registry.url}/v2/").headers["www-authenticate"]
