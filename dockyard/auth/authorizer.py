@@ -25,9 +25,9 @@ from dockyard.auth.policy import (
     PolicySet,
     evaluate,
 )
+from dockyard.auth.policy_store import REPOSITORY_POLICIES, PolicyStore
 from dockyard.auth.principals import Principal
 from dockyard.store.meta import tables as t
-from dockyard.store.meta.cache import CacheSpec
 from dockyard.store.meta.database import Database
 
 log = logging.getLogger("dockyard.authz")
@@ -98,13 +98,6 @@ def _with_resource_tags(
     return found
 
 
-# How long a node may answer from its copy of a repository policy (the root user's Deny check)
-# when a change made elsewhere did not announce itself (writers bump REPOSITORY_POLICIES, which
-# other processes notice within about a second).
-POLICY_CACHE_SECONDS = 5.0
-# Repository policy texts by (account, repository name); writers of ``repositories.policy``
-# bump it in their transaction (or call ``db.caches.changed``).
-REPOSITORY_POLICIES: CacheSpec[str | None] = CacheSpec("repository-policies", POLICY_CACHE_SECONDS)
 
 
 def deny_reason(decision: Decision, action: str, principal: Principal | None, resource_account: str) -> str:
@@ -172,12 +165,7 @@ class Authorizer:
         return parse_cached(row.registry_policy, "resource")
 
     async def repository_policy(self, account_id: str, name: str) -> str | None:
-        r = t.repositories
-        async with self.db.read() as conn:
-            text = await conn.scalar(
-                sa.select(r.c.policy).where(r.c.account_id == account_id, r.c.name == name)
-            )
-        return None if text is None else str(text)
+        return await PolicyStore(self.db).repository_policy(account_id, name)
 
     async def cached_repository_policy(self, account_id: str, name: str) -> str | None:
         """:meth:`repository_policy`, answered from this process's copy (:data:`REPOSITORY_POLICIES`;

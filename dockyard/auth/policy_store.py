@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from dockyard.auth.authorizer import REPOSITORY_POLICIES
 from dockyard.store.meta import tables as t
+from dockyard.store.meta.cache import CacheSpec
 from dockyard.store.meta.database import Database
+
+# How long a node may answer from its copy of a repository policy (the root user's Deny check)
+# when a change made elsewhere did not announce itself (writers bump REPOSITORY_POLICIES, which
+# other processes notice within about a second).
+POLICY_CACHE_SECONDS = 5.0
+# Repository policy texts by (account, repository name); writers of ``repositories.policy``
+# bump it in their transaction (or call ``db.caches.changed``).
+REPOSITORY_POLICIES: CacheSpec[str | None] = CacheSpec("repository-policies", POLICY_CACHE_SECONDS)
 
 
 class PolicyStore:

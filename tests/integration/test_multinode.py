@@ -126,7 +126,7 @@ def test_push_through_one_node_pull_through_another(cluster: Cluster, tmp_path: 
 
 
 def test_repository_policy_set_through_one_node_applies_on_another_before_the_ttl(cluster: Cluster) -> None:
-    from dockyard.auth.authorizer import POLICY_CACHE_SECONDS
+    from dockyard.auth.policy_store import POLICY_CACHE_SECONDS
 
     a, b = cluster.node("a"), cluster.node("b")
     repo = f"multi/{uuid.uuid4().hex[:8]}"
