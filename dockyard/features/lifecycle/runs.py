@@ -29,6 +29,7 @@ from dockyard import clock
 from dockyard.core.image_deletion import DeletionResult, ImageDeletion
 from dockyard.core.images import ImageId
 from dockyard.core.repositories import Repository
+from dockyard.faults import crash_point
 from dockyard.features.lifecycle import (
     ImageInfo,
     Outcome,
@@ -336,6 +337,7 @@ async def run_policy(
             gone, moved, left, deletion = await _apply_batch(
                 conn, registry.image_deletion, repo, batch, by_digest, now
             )
+            crash_point("lifecycle.in_batch")
         await registry.image_deletion.announce(repo, deletion)
         expired_outcomes += gone
         archived_outcomes += moved
