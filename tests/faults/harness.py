@@ -15,6 +15,7 @@ import random
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,6 +261,15 @@ def check_consistent(node: Node, reg: Registry, acked: list[Image], tally: Tally
     if after_gc:
         tally.orphans_after_gc += len(report["orphans"])
         assert not report["orphans"], f"orphans left after GC: {report['orphans'][:5]}"
+
+
+def wait_startup_lifecycle_scan(reg: Registry) -> None:
+    """The scheduler runs each periodic task once at startup: let that lifecycle scan finish
+    before a policy exists, so only the test's own `lifecycle run` expires images."""
+    deadline = time.monotonic() + 60
+    while not reg.sql("SELECT 1 FROM jobs WHERE kind = 'lifecycle-scan' AND status = 'done'"):
+        assert time.monotonic() < deadline, f"the startup lifecycle scan did not finish\n{reg.log_tail()}"
+        time.sleep(0.2)
 
 
 def gc(node: Node, reg: Registry, crash_at: str | None = None) -> clients.Result:

@@ -27,6 +27,7 @@ from harness import (
     gc,
     make_image,
     verify_pull,
+    wait_startup_lifecycle_scan,
 )
 
 from dockyard import faults
@@ -129,6 +130,7 @@ def test_kill_during_lifecycle_run(tmp_path: Path, depth: int) -> None:
     node, tally, acked = Node(tmp_path), Tally(), list[Image]()
     with node.serve() as reg, reg.http() as client:
         repo = reg.create_repo("faults/lifecycle")
+        wait_startup_lifecycle_scan(reg)
         rule = {
             "rulePriority": 1,
             "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 1},
