@@ -238,11 +238,17 @@ class Tally:
     lost: int = 0
     orphans_after_gc: int = 0
 
-    def line(self, name: str) -> str:
-        return (
-            f"FAULTS {name}: kills={self.kills} crash_points={len(self.points)} "
+    def report(self, name: str) -> None:
+        """Print the counts, and append them to $FAULTS_REPORT when set (`./run faults` sums them)."""
+        line = (
+            f"FAULTS {clients.backend()} {name}: kills={self.kills} crash_points={len(self.points)} "
             f"objects_verified={self.verified} lost={self.lost} orphans_after_gc={self.orphans_after_gc}"
         )
+        print(line)
+        path = os.environ.get("FAULTS_REPORT")
+        if path:
+            with open(path, "a") as out:
+                out.write(line + "\n")
 
 
 def check_consistent(node: Node, reg: Registry, acked: list[Image], tally: Tally, *, after_gc: bool) -> None:

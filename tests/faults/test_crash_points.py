@@ -95,7 +95,7 @@ def test_kill_during_push(tmp_path: Path, point: str, depth: int) -> None:
             assert result.returncode == 0, result.describe()
             check_consistent(node, reg, acked, tally, after_gc=True)
     assert tally.kills >= 1, f"{point} was never reached"
-    print(tally.line(f"push/{point}"))
+    tally.report(f"push/{point}")
 
 
 @pytest.mark.parametrize("depth", depths(1, 3))
@@ -121,7 +121,7 @@ def test_kill_during_gc(tmp_path: Path, depth: int) -> None:
             check_consistent(node, reg, acked, tally, after_gc=True)
             gone = client.get(f"/v2/{repo}/manifests/{drop.digest}", headers={"Accept": OCI_MANIFEST})
             assert gone.status_code == 404
-    print(tally.line("gc"))
+    tally.report("gc")
 
 
 @pytest.mark.parametrize("depth", depths(1, 3))
@@ -157,7 +157,7 @@ def test_kill_during_lifecycle_run(tmp_path: Path, depth: int) -> None:
         result = gc(node, reg)
         assert result.returncode == 0, result.describe()
         check_consistent(node, reg, acked, tally, after_gc=True)
-    print(tally.line("lifecycle"))
+    tally.report("lifecycle")
 
 
 @pytest.mark.parametrize("depth", depths(1, 3))
@@ -181,4 +181,4 @@ def test_kill_during_scan(tmp_path: Path, depth: int) -> None:
         result = gc(node, reg)
         assert result.returncode == 0, result.describe()
         check_consistent(node, reg, acked, tally, after_gc=True)
-    print(tally.line("scan"))
+    tally.report("scan")
