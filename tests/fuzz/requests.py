@@ -48,7 +48,8 @@ def assert_oci_answer(r: Any, allowed: tuple[int, ...] = ()) -> None:
     """2xx/3xx or an allowed status, or a 4xx with the OCI envelope {"errors": [{code, message}]}."""
     assert r.status_code < 500, f"{r.status_code} {r.text[:500]}"
     if r.status_code >= 400 and r.status_code not in allowed and r.request.method != "HEAD":
-        if r.status_code in (404, 405) and not r.headers.get("content-type", "").startswith("application/json"):
+        is_json = r.headers.get("content-type", "").startswith("application/json")
+        if r.status_code in (404, 405) and not is_json:
             return  # no such route: the router's plain answer, as for any unknown path
         doc = r.json()
         errors = doc.get("errors")
