@@ -282,10 +282,6 @@ def gc(node: Node, reg: Registry, crash_at: str | None = None) -> clients.Result
     return node.cli(reg, *GC_ARGS, crash_at=crash_at)
 
 
-def create_repo(reg: Registry, name: str) -> str:
-    return reg.create_repo(name)
-
-
 def ecr(reg: Registry) -> Any:
     import boto3
 
