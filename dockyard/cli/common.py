@@ -90,6 +90,8 @@ OTHER_ENV_VARIABLES = frozenset(
         "DOCKYARD_CLOCK_OFFSET_SECONDS",
         "DOCKYARD_SETTINGS_JSON",
         "DOCKYARD_TEST_BACKEND",
+        "DOCKYARD_CRASH_AT",  # dockyard/faults.py: crash points for the fault-injection tests
+        "DOCKYARD_STRESS_SECONDS",  # how long tests/integration/test_gc_stress.py runs (./run faults)
     }
 )
 

@@ -33,6 +33,7 @@ from dockyard.core.errors import (
 )
 from dockyard.core.manifests import ARCHIVE
 from dockyard.core.repositories import Repository, RepositoryService, not_found
+from dockyard.faults import crash_point
 from dockyard.store.blobs.base import BlobStore
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
@@ -353,6 +354,7 @@ class BlobService:
             written = await pump(body, writer.write, hasher)
         finally:
             state = await writer.close()
+        crash_point("blob.after_bytes_written")
         if expected_length is not None and written != expected_length:
             raise SizeInvalid(
                 f"received {written} bytes but Content-Length/Content-Range said {expected_length}"
@@ -471,6 +473,7 @@ class BlobService:
                 size = await pump(body, writer.write, hasher)
             finally:
                 state = await writer.close()
+            crash_point("blob.after_bytes_written")
         except BaseException as err:
             await self.store.delete_upload(upload_id, state)
             if isinstance(err, OSError) and _is_storage_full(err):
@@ -534,6 +537,7 @@ class BlobService:
                 known = await rconn.scalar(_BLOB_KEY, {"digest": digest}) is not None
             if not known:
                 published = await self.store.publish(upload.id, digest, upload.size)
+                crash_point("blob.after_publish")
         committed = False
         try:
             async with self.db.write() as conn:

@@ -30,6 +30,7 @@ from dockyard.core.errors import (
 from dockyard.core.media_types import INDEXES, MAX_MANIFEST_BYTES, OCI_INDEX, parse_manifest
 from dockyard.core.names import validate_tag
 from dockyard.core.repositories import Repository, RepositoryService, not_found
+from dockyard.faults import crash_point
 from dockyard.store.meta import tables as t
 from dockyard.store.meta.database import Database
 
@@ -242,6 +243,7 @@ class ManifestService:
         async with self.db.write() as conn:
             await self._check_references(conn, repo, parsed.blob_refs, parsed.child_refs)
             manifest_id, created = await self._upsert_manifest(conn, repo, digest, body, parsed)
+            crash_point("manifest.before_commit")
             moved = False
             for tag in tags:
                 moved = await self._move_tag(conn, repo, tag, manifest_id, digest) or moved

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dockyard import clock
+from dockyard.faults import crash_point
 from dockyard.features.gc import orphans
 from dockyard.store.meta import tables as t
 
@@ -304,6 +305,7 @@ async def collect(
             continue
         async with registry.db.write() as conn:
             removed_blobs = await tombstone_blobs(registry, conn, [d for d, _ in candidates], cutoff)
+        crash_point("gc.after_tombstones")
         for start in range(0, len(removed_blobs), DELETE_BATCH):
             batch = removed_blobs[start : start + DELETE_BATCH]
             await registry.store.delete_many([key for _, key, _ in batch])

@@ -29,6 +29,7 @@ from dockyard import clock
 from dockyard.core.image_deletion import DeletionResult, ImageDeletion
 from dockyard.core.images import ImageId
 from dockyard.core.repositories import Repository
+from dockyard.faults import crash_point
 from dockyard.features.lifecycle.evaluate import ImageInfo, Outcome, evaluate
 from dockyard.features.lifecycle.preview import preview_result, preview_summary
 from dockyard.features.lifecycle.rules import parse_policy
@@ -331,6 +332,7 @@ async def run_policy(
             gone, moved, left, deletion = await _apply_batch(
                 conn, registry.image_deletion, repo, batch, by_digest, now
             )
+            crash_point("lifecycle.in_batch")
         await registry.image_deletion.announce(repo, deletion)
         expired_outcomes += gone
         archived_outcomes += moved

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from dockyard.core.media_types import DOCKER_IMAGE_CONFIG, INDEXES, OCI_IMAGE_CONFIG
+from dockyard.faults import crash_point
 from dockyard.features.scanning import config as sc
 from dockyard.features.scanning import findings as fx
 from dockyard.features.scanning.model import Finding, Inventory
@@ -193,6 +194,7 @@ class ScanPipeline(ScanRecords):
             expected = diff_ids[index] if index < len(diff_ids) else None
             result = await analyze_blob(self._stream(key), expected_diff_id=expected or None)
             self.layers_analyzed += 1
+            crash_point("scan.after_layer_analyzed")
             async with self.db.write() as conn:
                 await conn.execute(
                     self.db.insert_ignore(sl).values(
