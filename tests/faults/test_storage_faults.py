@@ -64,7 +64,13 @@ def test_full_blob_store(tmp_path: Path, depth: int) -> None:
     tally = Tally()
     with tmpfs(tmp_path / "blobs", "6m") as blobs:
         storage = {k: v for k, v in clients.backend_env().items() if k == "DOCKYARD_DATABASE"}
-        node = Node(tmp_path / "node", storage={**storage, "DOCKYARD_BLOB_STORE": f"file:{blobs}"})
+        # No free-space floor: this drives the store into ENOSPC itself (the floor has its own
+        # test, tests/integration/test_disk_full.py).
+        node = Node(
+            tmp_path / "node",
+            storage={**storage, "DOCKYARD_BLOB_STORE": f"file:{blobs}"},
+            extra_args=(*Node.extra_args, "--min-free-mib", "0"),
+        )
         acked: list[Image] = []
         with node.serve() as reg, reg.http() as client:
             repo = reg.create_repo("faults/full")
