@@ -203,7 +203,9 @@ def test_secure_transport_policy_allows_pulls_only_over_tls(
     assert _pull_status(tls_registry, password, repo) == 200
     credentials = (str(tls_registry.access_key_id), str(tls_registry.secret_access_key))
     plain_dir = tmp_path_factory.mktemp("plain-twin")
-    with dockyard_server(plain_dir, data_dir=tls_registry.data_dir, credentials=credentials) as plain:
+    with dockyard_server(
+        plain_dir, data_dir=tls_registry.data_dir, storage=tls_registry.storage_env, credentials=credentials
+    ) as plain:
         assert plain.url.startswith("http://")
         assert _pull_status(plain, password, repo) == 403
         plain_ecr = ecr_client(plain, access_key_id=akid, secret_access_key=secret)
@@ -220,6 +222,7 @@ def test_tls_with_several_workers(
         tmp_path_factory.mktemp("tls-workers"),
         tls_dir=tls_dir,
         data_dir=tls_registry.data_dir,
+        storage=tls_registry.storage_env,
         credentials=credentials,
         extra_args=["--workers", "2"],
     ) as supervised:
