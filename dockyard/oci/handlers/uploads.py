@@ -3,6 +3,7 @@ append (PATCH), complete (PUT), inspect (GET) and cancel (DELETE) a blob upload.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator
 
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dockyard.core.account_settings import blob_mounting_enabled
-from dockyard.core.errors import RangeInvalid, SizeInvalid, UploadInvalid
+from dockyard.core.errors import RangeInvalid, SizeInvalid, StorageFull, UploadInvalid
 from dockyard.oci.access import create_check
 from dockyard.oci.errors import domain_error_response
 from dockyard.oci.handlers.base import VERSION, Door, Route, account_of
@@ -35,7 +36,9 @@ async def start_upload(door: Door, request: Request, route: Route) -> Response:
             return _blob_created(route.name, info.digest)
     digest = params.get("digest")
     if digest:
-        info = await registry.blobs.put_monolithic(repo, digest, _body(request))
+        body = RequestBody(request)
+        async with body.drained_on_refusal():
+            info = await registry.blobs.put_monolithic(repo, digest, body)
         return _blob_created(route.name, info.digest)
     upload = await registry.blobs.start_upload(repo, params.get("digest-algorithm", "sha256"))
     return _upload_accepted(route.name, upload.id, 0)
@@ -50,8 +53,10 @@ async def upload_status(door: Door, request: Request, route: Route) -> Response:
 async def patch_upload(door: Door, request: Request, route: Route) -> Response:
     repo = await door.registry.repositories.get(account_of(request), route.name)
     start, expected = _chunk_range(request)
+    body = RequestBody(request)
     try:
-        upload = await door.registry.blobs.append(repo, route.arg, _body(request), start, expected)
+        async with body.drained_on_refusal():
+            upload = await door.registry.blobs.append(repo, route.arg, body, start, expected)
     except RangeInvalid as err:
         return domain_error_response(err, _range_headers(route.name, route.arg, err.current_size))
     return _upload_accepted(route.name, upload.id, upload.size)
@@ -61,7 +66,7 @@ async def finish_upload(door: Door, request: Request, route: Route) -> Response:
     repo = await door.registry.repositories.get(account_of(request), route.name)
     digest = request.query_params.get("digest", "")
     start, _ = _chunk_range(request)
-    body = _body(request) if _has_body(request) else None
+    body = RequestBody(request) if _has_body(request) else None
     if start is not None:
         upload = await door.registry.blobs.get_upload(repo, route.arg)
         if start != upload.size:
@@ -69,7 +74,11 @@ async def finish_upload(door: Door, request: Request, route: Route) -> Response:
                 f"chunk starts at byte {start} but the upload has {upload.size} bytes", upload.size
             )
             return domain_error_response(err, _range_headers(route.name, route.arg, upload.size))
-    info = await door.registry.blobs.complete(repo, route.arg, digest, body)
+    if body is None:
+        info = await door.registry.blobs.complete(repo, route.arg, digest, None)
+    else:
+        async with body.drained_on_refusal():
+            info = await door.registry.blobs.complete(repo, route.arg, digest, body)
     return _blob_created(route.name, info.digest)
 
 
@@ -79,8 +88,44 @@ async def cancel_upload(door: Door, request: Request, route: Route) -> Response:
     return Response(b"", status_code=204, headers=VERSION)
 
 
-def _body(request: Request) -> AsyncIterator[bytes]:
-    return request.stream()
+# A body refused mid-way (a full disk) is still read, and discarded, up to this many bytes:
+# answering before the client has sent it all makes the server reset the connection, and the
+# client then reports that instead of the retryable 503 (nginx's lingering close, in the app).
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+class RequestBody:
+    """The request body as the domain reads it, resumable where the domain stopped reading."""
+
+    def __init__(self, request: Request) -> None:
+        self._chunks = request.stream()
+        self.done = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._chunks.__anext__()
+        except StopAsyncIteration:
+            self.done = True
+            raise
+
+    @contextlib.asynccontextmanager
+    async def drained_on_refusal(self) -> AsyncIterator[None]:
+        """On a full disk, read the rest of the body (up to DRAIN_LIMIT) before answering."""
+        try:
+            yield
+        except StorageFull:
+            seen = 0
+            while not self.done and seen <= DRAIN_LIMIT:
+                try:
+                    seen += len(await self.__anext__())
+                except StopAsyncIteration:
+                    break
+                except Exception:  # the client went away: nothing left to answer
+                    break
+            raise
 
 
 def _has_body(request: Request) -> bool:
