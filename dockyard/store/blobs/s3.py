@@ -20,6 +20,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -303,15 +304,22 @@ class S3BlobStore(BlobStore):
         return None
 
     def _multipart_item(self, mpu: dict[str, Any]) -> StoredItem:
-        """A multipart upload, as old as its newest part (parts are written long after it starts)."""
-        modified, size = mpu["Initiated"], 0
+        """A multipart upload, as old as its newest part (parts are written long after it starts).
+
+        One with no part yet counts as new: it holds no bytes, and ``Initiated`` cannot be trusted
+        to age it (moto reports a fixed date in 2010), while sweeping it would abort an upload whose
+        first part is still arriving. Empty abandoned uploads are left to the bucket's
+        AbortIncompleteMultipartUpload rule."""
+        newest: datetime | None = None
+        size = 0
         parts = self.client.get_paginator("list_parts").paginate(
             Bucket=self.location.bucket, Key=mpu["Key"], UploadId=mpu["UploadId"]
         )
         for page in parts:
             for part in page.get("Parts", []):
-                modified = max(modified, part["LastModified"])
+                newest = part["LastModified"] if newest is None else max(newest, part["LastModified"])
                 size += int(part["Size"])
+        modified = newest if newest is not None else datetime.now(UTC)
         session = mpu["Key"][len(self._key("blobs/")) :]
         return StoredItem(session, "", modified, size, (mpu["Key"], mpu["UploadId"]))
 
