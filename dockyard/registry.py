@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +19,7 @@ from dockyard.core.image_deletion import ImageDeletion
 from dockyard.core.images import ImageService
 from dockyard.core.manifests import ManifestService
 from dockyard.core.push_targets import PushTargets
-from dockyard.core.repositories import Repository, RepositoryService
+from dockyard.core.repositories import RepositoryService
 from dockyard.core.templates import TemplateService
 from dockyard.features import Feature, gc, lifecycle, maintenance, scanning
 from dockyard.features.scanning import ScanService
@@ -141,15 +140,6 @@ class Registry:
     def account_setting_defaults(self) -> dict[str, str]:
         """Account settings' defaults on this server (where it departs from ECR's, by configuration)."""
         return {"BLOB_MOUNTING": self.settings.blob_mounting_default}
-
-    async def repository_for_push(
-        self,
-        account_id: str,
-        name: str,
-        authorize_create: Callable[[], Awaitable[None]] | None = None,
-    ) -> Repository:
-        """The target of a push, created on the spot where allowed (see :class:`PushTargets`)."""
-        return await self.push_targets.repository_for_push(account_id, name, authorize_create)
 
     async def _repository_policy_set(self, account_id: str, name: str) -> None:
         """Every process's authorizer drops its copy of this repository's (former) policy."""

@@ -327,18 +327,12 @@ class BlobService:
                 )
             try:
                 return await self._append_locked(upload, body, expected_length)
-            except FileNotFoundError:
-                await self._discard(upload, has_row=True)
-                self._forget(upload.id)
-                raise _bytes_gone(upload) from None
-            except OSError as err:
-                if not _is_storage_full(err):
+            except (OSError, StorageFull) as err:
+                failure = await self._end_failed(upload, err)
+                if failure is err:
                     raise
-                await self._release(upload)
-                raise _storage_full(err) from None
-            except StorageFull:  # the database's volume is full
-                await self._release(upload)
-                raise
+                self._forget(upload.id)
+                raise failure from None
 
     async def append_bytes(self, repo: Repository, upload_id: str, data: bytes, start: int) -> Upload:
         """Append one part held in memory (ECR's UploadLayerPart); `start` must be where the upload ends."""
@@ -447,17 +441,11 @@ class BlobService:
                 return await self._verify_and_store(
                     repo, upload, digest, hasher, exclusive=exclusive, published=recovered
                 )
-            except FileNotFoundError:
-                await self._discard(upload, has_row=True)
-                raise _bytes_gone(upload) from None
-            except OSError as err:
-                if not _is_storage_full(err):
+            except (OSError, StorageFull) as err:
+                failure = await self._end_failed(upload, err)
+                if failure is err:
                     raise
-                await self._release(upload)
-                raise _storage_full(err) from None
-            except StorageFull:  # the database's volume is full
-                await self._release(upload)
-                raise
+                raise failure from None
             finally:
                 self._forget(upload.id)
 
@@ -589,6 +577,21 @@ class BlobService:
             async with self.db.write() as conn:
                 await conn.execute(t.uploads.delete().where(t.uploads.c.id == upload.id))
         await self.store.delete_upload(upload.id, upload.state)
+
+    async def _end_failed(self, upload: Upload, err: Exception) -> Exception:
+        """What a failed append or completion raises, the session ended first: bytes gone →
+        UploadUnknown (the session discarded); a full disk or database → StorageFull (its space
+        released at once); any other error unchanged (returned as is)."""
+        if isinstance(err, FileNotFoundError):
+            await self._discard(upload, has_row=True)
+            return _bytes_gone(upload)
+        if isinstance(err, StorageFull):  # the database's volume is full
+            await self._release(upload)
+            return err
+        if isinstance(err, OSError) and _is_storage_full(err):
+            await self._release(upload)
+            return _storage_full(err)
+        return err
 
     async def _release(self, upload: Upload) -> None:
         """End a session the full disk broke: bytes first (that frees the space), then the row

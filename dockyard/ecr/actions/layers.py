@@ -221,7 +221,7 @@ async def initiate_layer_upload(call: Call, params: Params) -> Result:
     async def may_create() -> None:  # creating on push needs ecr:CreateRepository too
         await authorize(call, "CreateRepository", {"registryId": account, "repositoryName": name})
 
-    repo = await call.registry.repository_for_push(account, name, may_create)
+    repo = await call.registry.push_targets.repository_for_push(account, name, may_create)
     upload = await call.registry.blobs.start_upload(repo)
     return {"uploadId": upload.id, "partSize": PART_SIZE}
 

@@ -44,7 +44,7 @@ async def get_manifest(door: Door, request: Request, route: Route) -> Response:
 
 async def put_manifest(door: Door, request: Request, route: Route) -> Response:
     body = await _read_limited(request, MAX_MANIFEST_BYTES)
-    repo = await door.registry.repository_for_push(
+    repo = await door.registry.push_targets.repository_for_push(
         account_of(request), route.name, create_check(door, request, route)
     )
     result = await door.registry.manifests.put(

@@ -23,7 +23,8 @@ async def start_upload(door: Door, request: Request, route: Route) -> Response:
     params = request.query_params
     account = account_of(request)
     registry = door.registry
-    repo = await registry.repository_for_push(account, route.name, create_check(door, request, route))
+    may_create = create_check(door, request, route)
+    repo = await registry.push_targets.repository_for_push(account, route.name, may_create)
     mount = params.get("mount")
     # ECR mounts only when the account enabled BLOB_MOUNTING; otherwise the client uploads.
     if (
