@@ -33,3 +33,10 @@ def blob_store_url(kind: str, tmp_path: Path, s3_endpoint: str | None) -> str:
     assert s3_endpoint is not None
     bucket = services.create_bucket(s3_endpoint)
     return f"s3://{bucket}/prefix?endpoint_url={s3_endpoint}&region=us-east-1&part_size_mb=5"
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A blob store URL of each kind (the S3 one on the session's S3 server)."""
+    endpoint = request.getfixturevalue("s3_endpoint") if request.param == "s3" else None
+    return blob_store_url(request.param, tmp_path, endpoint)

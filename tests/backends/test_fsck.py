@@ -5,29 +5,16 @@ a blob whose bytes are gone is reported."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 from pathlib import Path
-
-import pytest
 
 from dockyard import clock
 from dockyard.config import Settings
 from dockyard.features.fsck.run import FsckOptions, fsck
 from dockyard.registry import Registry
-from tests.backends.conftest import blob_store_url
+from tests.unit.registry_testlib import sha256
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(params=["filesystem", "s3"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    endpoint = request.getfixturevalue("s3_endpoint") if request.param == "s3" else None
-    return blob_store_url(request.param, tmp_path, endpoint)
-
-
-def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def test_fsck_lists_the_store_against_the_rows(store_url: str, tmp_path: Path) -> None:
