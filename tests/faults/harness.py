@@ -283,6 +283,13 @@ def gc(node: Node, reg: Registry, crash_at: str | None = None) -> clients.Result
     return node.cli(reg, *GC_ARGS, crash_at=crash_at)
 
 
+def collect_and_check(node: Node, reg: Registry, acked: list[Image], tally: Tally) -> None:
+    """One GC run, then the consistency check with no orphan allowed."""
+    result = gc(node, reg)
+    assert result.returncode == 0, result.describe()
+    check_consistent(node, reg, acked, tally, after_gc=True)
+
+
 def ecr(reg: Registry) -> Any:
     import boto3
 

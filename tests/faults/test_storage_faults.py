@@ -26,6 +26,7 @@ from tests.faults.harness import (
     Tally,
     absent_or_whole,
     check_consistent,
+    collect_and_check,
     gc,
     make_image,
 )
@@ -104,9 +105,7 @@ def test_full_blob_store(tmp_path: Path, depth: int) -> None:
                 pusher.push(refused)  # no restart needed
                 acked.append(refused)
                 check_consistent(node, reg, acked, tally, after_gc=False)
-            result = gc(node, reg)
-            assert result.returncode == 0, result.describe()
-            check_consistent(node, reg, acked, tally, after_gc=True)
+            collect_and_check(node, reg, acked, tally)
     tally.report("enospc")
 
 
@@ -148,8 +147,6 @@ def test_s3_errors_and_stalls(tmp_path: Path, depth: int) -> None:
             proxy.error_rate = proxy.stall_rate = 0.0
             tally.points.add("s3")
             check_consistent(node, reg, acked, tally, after_gc=False)
-            result = gc(node, reg)
-            assert result.returncode == 0, result.describe()
-            check_consistent(node, reg, acked, tally, after_gc=True)
+            collect_and_check(node, reg, acked, tally)
     print(f"fault proxy: {proxy.counts}, failed pushes retried: {failures}")
     tally.report(f"s3 (proxy {proxy.counts['errors']} errors, {proxy.counts['stalls']} stalls)")
